@@ -1,0 +1,396 @@
+/**
+ * The `memory-allocator` command line. bin/memory-allocator.js calls main(argv), which resolves to
+ * the exit code: 0 success, 1 a trace could not be read or parsed (or the run could not go on),
+ * 2 a usage error. main takes its output streams as an argument so that tests run it in-process.
+ */
+import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { basename, dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { AllocatorError } from './errors'
+import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH } from './options'
+import { packageRoot } from './package-root'
+import { REPLAY_ALLOCATORS } from './replay'
+import { WORKLOAD_KINDS } from './workloads'
+import {
+  formatDuration,
+  formatInteger,
+  formatProgress,
+  formatReportCsv,
+  formatReportTables,
+  parseByteSize,
+  summarize,
+} from './bench/format'
+import { TraceArgumentError, expandTracePaths, loadTraces, runBench, type TraceSource } from './bench/run'
+import { renderSvg } from './bench/svg'
+import type { BenchOptions, BenchReport } from './bench/types'
+
+export interface CliIo {
+  stdout: { write(text: string): unknown }
+  stderr: { write(text: string): unknown }
+  /** Whether stderr is a terminal: then a progress bar is drawn there. */
+  isTTY: boolean
+  /** Terminal width for the progress bar (default 80). */
+  columns?: number
+}
+
+const PROGRAM = 'memory-allocator'
+const DEFAULT_REPEAT = 5
+const DEFAULT_MAX_LIVE = 4 * 2 ** 30
+const DEFAULT_WORKLOAD_OPS = 100_000
+
+class UsageError extends Error {}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** Wraps words to `width` columns, every line indented by `indent` spaces. */
+function wrapWords(text: string, indent: number, width: number): string {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line !== '' && indent + line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else {
+      line = line === '' ? word : `${line} ${word}`
+    }
+  }
+  if (line !== '') lines.push(line)
+  return lines.map((l) => ' '.repeat(indent) + l).join('\n')
+}
+
+export const MAIN_HELP = `Usage: ${PROGRAM} <command> [options]
+
+Commands:
+  bench [TRACE...]   replay allocation traces against the heap's strategies and
+                     the process's malloc; report speed, memory use, utilization
+
+Options:
+  -h, --help         show this help (${PROGRAM} bench --help: the bench options)
+  -v, --version      print the version
+
+Run '${PROGRAM} help bench' or '${PROGRAM} bench --help' for details.
+`
+
+export const BENCH_HELP = `Usage: ${PROGRAM} bench [TRACE...] [options]
+
+Replays malloc-lab traces inside native code against each allocator and prints,
+per trace, one row per allocator: ns/op, ratio to libc, peak heap, peak live,
+heap/live, utilization, metadata, brk calls and search steps per request; then
+a summary of geometric means over the traces.
+
+TRACE is a .rep or .rep.gz file, or a directory (its *.rep and *.rep.gz files,
+sorted; not its subdirectories). Without TRACE, the built-in workloads run:
+${WORKLOAD_KINDS.join(', ')}
+(seed 1, ${formatInteger(DEFAULT_WORKLOAD_OPS)} requests each).
+
+Options:
+  --allocators LIST  comma-separated (default: all of them):
+${wrapWords(`${REPLAY_ALLOCATORS.join(', ')}. libc is the process's own malloc`, 21, 80)}
+  --repeat N         runs per trace and allocator; the median is reported
+                     (default ${DEFAULT_REPEAT})
+  --no-touch         do not write the allocated bytes (by default every
+                     allocated byte is written once, as a program would)
+  --growth BYTES     least bytes per break move of our heap (default ${DEFAULT_GROWTH}).
+                     Peak heap and utilization depend on it: the malloc-lab
+                     accounting wants --growth 0 (or page steps, 4096)
+  --alignment BYTES  our heap's alignment, a power of two 8..4096 (default 16)
+  --segregate-small BYTES
+                     our heap places requests up to BYTES at the high end of
+                     the free space they split, apart from larger ones
+                     (HeapOptions.segregateSmall; default 0: off)
+  --max-live BYTES   skip traces whose peak live payload is larger (default 4G)
+  --seed N           seed of the built-in workloads (default 1)
+  --ops N            requests per built-in workload (default ${DEFAULT_WORKLOAD_OPS})
+  --json             print one JSON document instead of the tables
+  --csv              print CSV, one row per trace and allocator, instead
+  --svg FILE         also write an SVG chart (time ÷ libc, utilization) to FILE
+  -h, --help         show this help
+
+BYTES takes K, M, G suffixes (powers of 1024): 64K, 4G.
+An allocator that fails a trace (e.g. bump running out of memory) shows as
+"oom" and is left out of that allocator's means; the run goes on.
+While it runs, a progress bar is drawn on stderr when stderr is a terminal.
+
+Exit status: 0 done; 1 a trace could not be read or parsed (the message names
+the file and line; the other traces still run); 2 usage error.
+
+Examples:
+  ${PROGRAM} bench --repeat 3
+  ${PROGRAM} bench traces/ --allocators best-fit,libc --growth 0
+  ${PROGRAM} bench traces/a.rep traces/b.rep.gz --json > results.json
+  ${PROGRAM} bench traces/ --repeat 1 --svg bench.svg
+`
+
+function processIo(): CliIo {
+  // `memory-allocator bench --json | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+    process.exit(process.exitCode ?? 0)
+  })
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    isTTY: process.stderr.isTTY === true,
+    columns: process.stderr.columns,
+  }
+}
+
+/** Runs the command line; resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  try {
+    const [first, ...rest] = argv
+    if (first === undefined) {
+      io.stderr.write(MAIN_HELP)
+      return 2
+    }
+    if (first === '-h' || first === '--help' || first === 'help') {
+      if (rest[0] === 'bench') {
+        io.stdout.write(BENCH_HELP)
+      } else if (rest.length > 0) {
+        throw new UsageError(`unknown command ${JSON.stringify(rest[0])}`)
+      } else {
+        io.stdout.write(MAIN_HELP)
+      }
+      return 0
+    }
+    if (first === '-v' || first === '--version') {
+      io.stdout.write(`${packageVersion()}\n`)
+      return 0
+    }
+    if (first === 'bench') return await bench(rest, io)
+    if (first.startsWith('-')) throw new UsageError(`unknown option ${first}`)
+    throw new UsageError(`unknown command ${JSON.stringify(first)} (the command is bench)`)
+  } catch (error) {
+    if (error instanceof TraceArgumentError) error = new UsageError(`bench: ${(error as Error).message}`)
+    if (error instanceof UsageError) {
+      const help = error.message.startsWith('bench:') ? `${PROGRAM} bench --help` : `${PROGRAM} --help`
+      io.stderr.write(`${PROGRAM}: ${error.message}\nRun '${help}' for usage.\n`)
+      return 2
+    }
+    if (error instanceof AllocatorError) {
+      io.stderr.write(`${PROGRAM}: ${error.code}: ${error.message}\n`)
+      return error.code === 'ERR_INVALID_OPTION' ? 2 : 1
+    }
+    throw error
+  }
+}
+
+const BENCH_OPTIONS = {
+  allocators: { type: 'string' },
+  repeat: { type: 'string' },
+  'no-touch': { type: 'boolean' },
+  growth: { type: 'string' },
+  'segregate-small': { type: 'string' },
+  alignment: { type: 'string' },
+  'max-live': { type: 'string' },
+  seed: { type: 'string' },
+  ops: { type: 'string' },
+  json: { type: 'boolean' },
+  csv: { type: 'boolean' },
+  svg: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+function parseBenchArgs(args: readonly string[]): ReturnType<typeof parseArgs<{ options: typeof BENCH_OPTIONS; allowPositionals: true }>> {
+  try {
+    return parseArgs({ args: [...args], options: BENCH_OPTIONS, allowPositionals: true, strict: true })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? ''
+    if (!code.startsWith('ERR_PARSE_ARGS')) throw error
+    // Node's messages are long and suggest "--" for positionals; say what is wrong in our words.
+    const message = (error as Error).message
+    const option = /'(-[^' ]*)/.exec(message)?.[1]
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`bench: unknown option ${option ?? message}`)
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      if (/argument missing/.test(message)) throw new UsageError(`bench: option ${option} needs a value`)
+      throw new UsageError(`bench: option ${option} takes no value`)
+    }
+    throw new UsageError(`bench: ${message}`)
+  }
+}
+
+function wholeNumber(name: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback
+  const value = /^\d+$/.test(text.replace(/_/g, '')) ? Number(text.replace(/_/g, '')) : NaN
+  if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`bench: --${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`)
+  return value
+}
+
+function byteOption(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback
+  const value = parseByteSize(text)
+  if (value === undefined) throw new UsageError(`bench: --${name} must be a byte count like 65536, 64K or 4G, got ${JSON.stringify(text)}`)
+  return value
+}
+
+function parseAllocators(text: string | undefined): string[] {
+  if (text === undefined) return [...REPLAY_ALLOCATORS]
+  const names = text.split(',').map((name) => name.trim()).filter((name) => name !== '')
+  if (names.length === 0) throw new UsageError('bench: --allocators needs at least one allocator')
+  for (const name of names) {
+    if (!(REPLAY_ALLOCATORS as readonly string[]).includes(name)) {
+      throw new UsageError(`bench: unknown allocator ${JSON.stringify(name)} (expected ${REPLAY_ALLOCATORS.join(', ')})`)
+    }
+  }
+  return [...new Set(names)]
+}
+
+function machineInfo(): Record<string, unknown> {
+  const cpus = os.cpus()
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    platform: process.platform,
+    arch: process.arch,
+    osRelease: os.release(),
+    totalMemoryBytes: os.totalmem(),
+    libc: header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : null,
+  }
+}
+
+async function bench(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseBenchArgs(args)
+  if (values.help) {
+    io.stdout.write(BENCH_HELP)
+    return 0
+  }
+  if (values.json && values.csv) throw new UsageError('bench: --json and --csv cannot be combined (each replaces the tables)')
+  if (values.svg === '') throw new UsageError('bench: --svg needs a file name')
+  if (values.svg !== undefined) {
+    // Find out now rather than after a run of minutes.
+    try {
+      accessSync(dirname(resolve(values.svg)), constants.W_OK)
+    } catch {
+      throw new UsageError(`bench: --svg ${values.svg}: the directory does not exist or is not writable`)
+    }
+  }
+  const options: BenchOptions = {
+    allocators: parseAllocators(values.allocators),
+    repeat: wholeNumber('repeat', values.repeat, DEFAULT_REPEAT, 1),
+    touch: values['no-touch'] !== true,
+    growth: byteOption('growth', values.growth, DEFAULT_GROWTH),
+    segregateSmall: byteOption('segregate-small', values['segregate-small'], 0),
+    alignment: byteOption('alignment', values.alignment, DEFAULT_ALIGNMENT),
+    maxLiveBytes: byteOption('max-live', values['max-live'], DEFAULT_MAX_LIVE),
+  }
+  if (options.growth > 2 ** 40) throw new UsageError(`bench: --growth ${values.growth} is more than 1 TiB`)
+  if (options.alignment < 8 || options.alignment > 4096 || (options.alignment & (options.alignment - 1)) !== 0) {
+    throw new UsageError(`bench: --alignment ${values.alignment} is not a power of two from 8 to 4096`)
+  }
+  if (options.segregateSmall > 2 ** 20) throw new UsageError(`bench: --segregate-small ${values['segregate-small']} is more than 1 MiB`)
+  const seed = wholeNumber('seed', values.seed, 1, 0)
+  const ops = wholeNumber('ops', values.ops, DEFAULT_WORKLOAD_OPS, 1)
+  if (positionals.length > 0 && (values.seed !== undefined || values.ops !== undefined)) {
+    throw new UsageError('bench: --seed and --ops apply to the built-in workloads, not to TRACE files')
+  }
+
+  const sources: TraceSource[] =
+    positionals.length === 0
+      ? WORKLOAD_KINDS.map((workload) => ({ kind: 'workload', workload, seed, ...(values.ops === undefined ? {} : { ops }) }))
+      : expandTracePaths(positionals).map((path) => ({ kind: 'file', path }))
+
+  const progress = new Progress(io)
+  const warn = (message: string): void => progress.message(`${PROGRAM}: warning: ${message}\n`)
+  const loaded = loadTraces(sources, (index, source) =>
+    progress.draw(`loading ${index + 1}/${sources.length} ${source.kind === 'file' ? basename(source.path) : source.workload}`),
+  )
+  for (const error of loaded.errors) progress.message(`${PROGRAM}: ${error.code}: ${error.message}\n`)
+
+  let report: BenchReport
+  try {
+    report = runBench(loaded.traces, options, {
+      onProgress: (event) => progress.draw(formatProgress({ ...event, elapsedMs: progress.elapsed() }, progress.width())),
+      onWarning: warn,
+    })
+  } catch (error) {
+    progress.finish('')
+    throw error
+  }
+  report.errors = loaded.errors
+  progress.finish(
+    report.results.length > 0 ? `${report.results.length} replays of ${report.traces.length} traces in ${formatDuration(progress.elapsed())}\n` : '',
+  )
+  const summary = summarize(report.results, options.allocators)
+
+  if (values.json || values.csv) {
+    // Skips are part of the tables; with machine-readable output they go to stderr.
+    for (const skipped of report.skipped) warn(`skipped ${skipped.name} (${skipped.source}): ${skipped.reason}`)
+  }
+  if (values.json) {
+    const document = {
+      version: packageVersion(),
+      node: process.version,
+      machine: machineInfo(),
+      date: new Date().toISOString(),
+      options: { ...options, traces: report.traces },
+      results: report.results,
+      summary,
+      skipped: report.skipped,
+      errors: report.errors,
+    }
+    io.stdout.write(JSON.stringify(document, null, 2) + '\n')
+  } else if (values.csv) {
+    io.stdout.write(formatReportCsv(report))
+  } else {
+    io.stdout.write(formatReportTables(report, summary))
+  }
+
+  if (values.svg !== undefined) {
+    const machine = machineInfo()
+    const subtitle = `Node ${process.version} · ${machine.cpu} (${machine.cores} cores) · ${machine.platform}-${machine.arch} · ${new Date().toISOString().slice(0, 10)}`
+    try {
+      writeFileSync(values.svg, renderSvg(report, summary, { subtitle }))
+    } catch (error) {
+      io.stderr.write(`${PROGRAM}: cannot write ${values.svg}: ${(error as Error).message}\n`)
+      return 1
+    }
+  }
+  return report.errors.length > 0 ? 1 : 0
+}
+
+/** The progress line on a terminal; silent otherwise. Messages clear the line and redraw it. */
+class Progress {
+  private readonly start = performance.now()
+  private line = ''
+
+  constructor(private readonly io: CliIo) {}
+
+  elapsed(): number {
+    return performance.now() - this.start
+  }
+
+  width(): number {
+    // A pseudo-terminal without a size reports 0 columns.
+    return Math.max(20, (this.io.columns || 80) - 1)
+  }
+
+  draw(line: string): void {
+    if (!this.io.isTTY) return
+    this.line = line.length > this.width() ? line.slice(0, this.width() - 1) + '…' : line
+    this.io.stderr.write(`\r${this.line}\x1b[K`)
+  }
+
+  /** Writes a message (warning, error) to stderr without mangling the progress line. */
+  message(text: string): void {
+    if (!this.io.isTTY) {
+      this.io.stderr.write(text)
+      return
+    }
+    this.io.stderr.write(`\r\x1b[K${text}`)
+    if (this.line !== '') this.io.stderr.write(this.line)
+  }
+
+  finish(text: string): void {
+    if (!this.io.isTTY) return
+    this.io.stderr.write(`\r\x1b[K${text}`)
+    this.line = ''
+  }
+}

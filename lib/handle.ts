@@ -1,0 +1,99 @@
+/**
+ * Handles: typed, safe references to one chunk. A handle shares a small ChunkState with its heap;
+ * the heap marks it freed (free, realloc, reset, close, or a raw free of the same address) and
+ * every later use of the handle throws instead of touching memory that may belong to someone else.
+ */
+import { AllocatorError, describeValue } from './errors'
+import type { ArrayHandle, Handle, TypedArray, TypedArrayConstructor } from './types'
+
+/** What the heap and its handles share about one chunk. */
+export interface ChunkState {
+  readonly address: number
+  readonly size: number
+  freed: boolean
+  /** Set with trackLeaks: 'stacks'. */
+  stack?: string
+}
+
+/** The heap side of a handle: lib/heap.ts implements it. */
+export interface HandleOwner {
+  readonly closed: boolean
+  freeHandle(handle: HandleImpl): void
+  bytesOf(state: ChunkState): Uint8Array
+}
+
+export class HandleImpl implements Handle {
+  /** @internal */ readonly state: ChunkState
+  /** @internal */ readonly owner: HandleOwner
+  #bytes: Uint8Array | undefined
+  #typed: TypedArray | undefined
+
+  constructor(owner: HandleOwner, state: ChunkState) {
+    this.owner = owner
+    this.state = state
+  }
+
+  get address(): number {
+    return this.state.address
+  }
+
+  get size(): number {
+    return this.state.size
+  }
+
+  get live(): boolean {
+    return !this.state.freed && !this.owner.closed
+  }
+
+  bytes(): Uint8Array {
+    this.assertUsable()
+    // One view per handle; made again only if something detached it while the chunk lived on
+    // (its buffer was transferred away).
+    if (this.#bytes === undefined || (this.#bytes.length === 0 && this.state.size > 0)) {
+      this.#bytes = this.owner.bytesOf(this.state)
+      this.#typed = undefined
+    }
+    return this.#bytes
+  }
+
+  as<T extends TypedArray>(type: TypedArrayConstructor<T>): T {
+    const bytes = this.bytes()
+    if (this.#typed?.constructor === type) return this.#typed as T
+    if (typeof type !== 'function' || typeof type.BYTES_PER_ELEMENT !== 'number') {
+      const got = typeof type === 'function' ? `function ${(type as { name?: string }).name || '(anonymous)'}` : describeValue(type)
+      throw new AllocatorError('ERR_UNSUPPORTED', `as() expects a typed array constructor such as Float64Array, got ${got}`)
+    }
+    const typed = new type(bytes.buffer, bytes.byteOffset, Math.floor(this.state.size / type.BYTES_PER_ELEMENT))
+    this.#typed = typed
+    return typed
+  }
+
+  free(): void {
+    this.owner.freeHandle(this)
+  }
+
+  [Symbol.dispose](): void {
+    if (this.live) this.free()
+  }
+
+  /** @internal */
+  assertUsable(): void {
+    if (this.owner.closed) throw new AllocatorError('ERR_HEAP_CLOSED', 'the heap of this handle is closed')
+    if (this.state.freed) {
+      throw new AllocatorError('ERR_USE_AFTER_FREE', `the chunk at 0x${this.state.address.toString(16)} was freed; this handle is dead`)
+    }
+  }
+}
+
+export class ArrayHandleImpl<T extends TypedArray> extends HandleImpl implements ArrayHandle<T> {
+  /** @internal */ readonly elementType: TypedArrayConstructor<T>
+
+  constructor(owner: HandleOwner, state: ChunkState, elementType: TypedArrayConstructor<T>) {
+    super(owner, state)
+    this.elementType = elementType
+  }
+
+  get array(): T {
+    return this.as(this.elementType)
+  }
+}

@@ -1,0 +1,341 @@
+// The functions of a native heap object. The raw fast path (alloc, free, realloc, sizeOf) uses
+// the Node-API C calls directly: at ~20 ns per crossing, a CallbackInfo wrapper would be a
+// visible share of an allocation.
+#include "heap_binding.h"
+
+#include <napi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "arguments.h"
+#include "heap_box.h"
+#include "js_errors.h"
+#include "views.h"
+
+namespace ma_addon {
+
+namespace {
+
+// Reads up to N arguments (their count into *argc, when asked) and the box; false after throwing
+// ERR_HEAP_CLOSED.
+template <size_t N>
+bool Enter(napi_env env, napi_callback_info info, napi_value (&args)[N], HeapBox** box, size_t* argc = nullptr) {
+  size_t count = N;
+  void* data;
+  napi_get_cb_info(env, info, &count, args, nullptr, &data);
+  if (argc != nullptr) *argc = count;
+  *box = static_cast<HeapBox*>(data);
+  if ((*box)->closed) {
+    ThrowAllocatorError(env, "ERR_HEAP_CLOSED", "the heap is closed");
+    return false;
+  }
+  return true;
+}
+
+napi_value Number(napi_env env, double value) {
+  napi_value result;
+  napi_create_double(env, value, &result);
+  return result;
+}
+
+std::string PointerProblem(ma::Status status, uintptr_t address) {
+  return status == ma::Status::kDoubleFree
+             ? "the chunk at " + HexAddress(address) + " was already freed"
+             : HexAddress(address) + " is not the start of a live chunk of this heap";
+}
+
+std::string SizeProblem(ma::Status status, uint64_t size, const ma::Heap& heap) {
+  if (status == ma::Status::kOutOfMemory) {
+    const uint64_t cap = heap.options().max_heap_bytes;
+    return "cannot allocate " + std::to_string(size) + " bytes" +
+           (cap != 0 ? " within maxHeapBytes " + std::to_string(cap) : ": the memory source refused to grow");
+  }
+  return "cannot allocate " + std::to_string(size) + " bytes";
+}
+
+// Reads a live chunk's address and its usable size; false after throwing.
+bool ReadLiveChunk(napi_env env, HeapBox* box, napi_value arg, uintptr_t* address, uint64_t* usable) {
+  if (!ReadAddress(env, arg, address)) return false;
+  const ma::Status status = box->heap->UsableSize(*address, usable);
+  if (status == ma::Status::kOk) return true;
+  ThrowStatus(env, status, PointerProblem(status, *address));
+  return false;
+}
+
+napi_value Alloc(napi_env env, napi_callback_info info) {
+  napi_value args[3];
+  HeapBox* box;
+  size_t argc;
+  if (!Enter(env, info, args, &box, &argc)) return nullptr;
+  // Arguments not passed are not read: each read is a Node-API call on the hottest path.
+  uint64_t size, align = 0;
+  if (!ReadSize(env, args[0], &size) || (argc >= 2 && !ReadAlign(env, args[1], &align))) return nullptr;
+  uintptr_t address;
+  const ma::Status status = box->heap->Alloc(size, align, &address);
+  if (status != ma::Status::kOk) {
+    ThrowStatus(env, status, SizeProblem(status, size, *box->heap));
+    return nullptr;
+  }
+  // alloc(size, align, zero): a reused chunk holds its last owner's bytes; zero its usable size.
+  bool zero = false;
+  if (argc >= 3 && napi_get_value_bool(env, args[2], &zero) == napi_ok && zero) {
+    uint64_t usable = size;
+    box->heap->UsableSize(address, &usable);
+    std::memset(reinterpret_cast<void*>(address), 0, static_cast<size_t>(usable));
+  }
+  return Number(env, static_cast<double>(address));
+}
+
+napi_value Free(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  HeapBox* box;
+  if (!Enter(env, info, args, &box)) return nullptr;
+  uintptr_t address;
+  if (!ReadAddress(env, args[0], &address)) return nullptr;
+  // Views of a live chunk are revoked before the chunk can be handed out again.
+  if (!box->views.empty() && box->views.count(address) != 0 && RevokeViews(env, box, address)) {
+    Quarantine(box, address);
+    return nullptr;
+  }
+  const ma::Status status = box->heap->Free(address);
+  if (status != ma::Status::kOk) ThrowStatus(env, status, PointerProblem(status, address));
+  return nullptr;
+}
+
+napi_value Realloc(napi_env env, napi_callback_info info) {
+  napi_value args[2];
+  HeapBox* box;
+  if (!Enter(env, info, args, &box)) return nullptr;
+  uintptr_t address;
+  uint64_t size, usable;
+  if (!ReadLiveChunk(env, box, args[0], &address, &usable) || !ReadSize(env, args[1], &size)) return nullptr;
+  ma::Status status;
+  uintptr_t moved_to;
+  // Views are revoked only once the realloc has succeeded: a failed realloc leaves the chunk, and
+  // every view of it, as they were.
+  const bool has_views = !box->views.empty() && box->views.count(address) != 0;
+  const bool escaped = has_views && ViewsEscaped(env, box, address);
+  if (escaped) {
+    // An escaped view still reaches the old chunk: copy out and quarantine it.
+    status = box->heap->Alloc(size, 0, &moved_to);
+  } else {
+    status = box->heap->Realloc(address, size, &moved_to);
+  }
+  if (status != ma::Status::kOk) {
+    ThrowStatus(env, status, SizeProblem(status, size, *box->heap));
+    return nullptr;
+  }
+  if (escaped) {
+    std::memcpy(reinterpret_cast<void*>(moved_to), reinterpret_cast<const void*>(address), std::min(usable, size));
+    RevokeViews(env, box, address);
+    Quarantine(box, address);
+  } else if (has_views) {
+    RevokeViews(env, box, address);  // every view is attached: they all detach, none escapes
+  }
+  return Number(env, static_cast<double>(moved_to));
+}
+
+napi_value SizeOf(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  HeapBox* box;
+  uintptr_t address;
+  uint64_t usable;
+  if (!Enter(env, info, args, &box) || !ReadLiveChunk(env, box, args[0], &address, &usable)) return nullptr;
+  return Number(env, static_cast<double>(usable));
+}
+
+napi_value View(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  HeapBox* box;
+  uintptr_t address;
+  uint64_t usable;
+  if (!Enter(env, info, args, &box) || !ReadLiveChunk(env, box, args[0], &address, &usable)) return nullptr;
+  return ViewOf(env, box, address, usable);
+}
+
+napi_value Reset(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  HeapBox* box;
+  if (!Enter(env, info, args, &box)) return nullptr;
+  RevokeAllViews(env, box);
+  box->heap->Reset();
+  return nullptr;
+}
+
+napi_value Trim(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  HeapBox* box;
+  if (!Enter(env, info, args, &box)) return nullptr;
+  return Number(env, static_cast<double>(box->heap->Trim()));
+}
+
+napi_value Stats(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  HeapBox* box;
+  if (!Enter(env, info, args, &box)) return nullptr;
+  const ma::HeapStats s = box->heap->Stats();
+  Napi::Object out = Napi::Object::New(env);
+  auto set = [&](const char* name, uint64_t value) { out.Set(name, Napi::Number::New(env, static_cast<double>(value))); };
+  set("heapStart", s.heap_start);
+  set("heapEnd", s.heap_end);
+  set("heapBytes", s.heap_bytes);
+  set("peakHeapBytes", s.peak_heap_bytes);
+  set("liveBytes", s.live_bytes);
+  set("liveChunks", s.live_chunks);
+  set("peakLiveBytes", s.peak_live_bytes);
+  set("freeBytes", s.free_bytes);
+  set("freeChunks", s.free_chunks);
+  set("largestFreeChunk", s.largest_free_chunk);
+  set("topBytes", s.top_bytes);
+  set("metadataBytes", s.metadata_bytes);
+  set("allocs", s.allocs);
+  set("frees", s.frees);
+  set("reallocs", s.reallocs);
+  set("brkCalls", s.brk_calls);
+  set("bytesReleased", s.bytes_released);
+  set("segments", s.segments);
+  set("searchSteps", s.search_steps);
+  set("quarantinedChunks", box->quarantined_chunks);
+  return out;
+}
+
+napi_value Chunks(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  HeapBox* box;
+  if (!Enter(env, info, args, &box)) return nullptr;
+  std::vector<ma::ChunkInfo> chunks;
+  box->heap->Chunks(&chunks);
+  Napi::Array out = Napi::Array::New(env, chunks.size());
+  const Napi::String live = Napi::String::New(env, "live"), free = Napi::String::New(env, "free");
+  for (uint32_t i = 0; i < chunks.size(); ++i) {
+    Napi::Object chunk = Napi::Object::New(env);
+    chunk.Set("address", Napi::Number::New(env, static_cast<double>(chunks[i].address)));
+    chunk.Set("size", Napi::Number::New(env, static_cast<double>(chunks[i].size)));
+    chunk.Set("state", chunks[i].live ? live : free);
+    if (chunks[i].pinned) chunk.Set("quarantined", true);
+    out.Set(i, chunk);
+  }
+  return out;
+}
+
+napi_value Check(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  HeapBox* box;
+  if (!Enter(env, info, args, &box)) return nullptr;
+  std::string problem;
+  if (!box->heap->Check(&problem)) ThrowAllocatorError(env, "ERR_HEAP_CORRUPT", "heap check failed: " + problem);
+  return nullptr;
+}
+
+void CloseBox(napi_env env, HeapBox* box) {
+  if (box->closed) return;
+  RevokeAllViews(env, box);
+  box->closed = true;
+  if (box->quarantined_chunks != 0) box->heap->Reset();  // keep only what escaped views still reach
+  box->DestroyHeapIfDone();
+}
+
+napi_value Close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
+  CloseBox(env, static_cast<HeapBox*>(data));  // closing twice is harmless, as with `using`
+  return nullptr;
+}
+
+napi_value IsClosed(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
+  napi_value result;
+  napi_get_boolean(env, static_cast<HeapBox*>(data)->closed, &result);
+  return result;
+}
+
+// The object and each of its functions can outlive one another (`const { alloc } = heap`), so
+// the heap closes itself only when the last of them is collected.
+void FinalizeJsHolder(napi_env env, void* data, void* /*hint*/) {
+  HeapBox* box = static_cast<HeapBox*>(data);
+  if (--box->js_holders != 0) return;
+  CloseBox(env, box);
+  box->Release();
+}
+
+bool ReadOption(const Napi::Object& options, const char* name, double* out) {
+  const Napi::Value value = options.Get(name);
+  if (!value.IsNumber()) return false;
+  *out = value.As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+// The facade has validated and normalized the options; this only maps them to the core's.
+bool ToCoreOptions(const Napi::Object& options, ma::HeapOptions* out) {
+  const std::string source = options.Get("source").ToString().Utf8Value();
+  const std::string strategy = options.Get("strategy").ToString().Utf8Value();
+  double alignment, growth, trim_threshold, max_heap_bytes, segregate_small = 0;
+  if (!ReadOption(options, "alignment", &alignment) || !ReadOption(options, "growth", &growth) ||
+      !ReadOption(options, "trimThreshold", &trim_threshold) || !ReadOption(options, "maxHeapBytes", &max_heap_bytes)) {
+    return false;
+  }
+  ReadOption(options, "segregateSmall", &segregate_small);  // optional: off when absent
+  if (source != "brk" && source != "mmap") return false;
+  out->source = source == "brk" ? ma::SourceKind::kBrk : ma::SourceKind::kMmap;
+  out->alignment = static_cast<uint32_t>(alignment);
+  out->growth = static_cast<uint64_t>(growth);
+  out->split = options.Get("split").ToBoolean().Value();
+  out->coalesce = options.Get("coalesce").ToBoolean().Value();
+  out->trim_threshold = std::isinf(trim_threshold) ? ma::kNeverTrim : static_cast<uint64_t>(trim_threshold);
+  out->max_heap_bytes = std::isinf(max_heap_bytes) ? 0 : static_cast<uint64_t>(max_heap_bytes);
+  out->segregate_small = static_cast<uint64_t>(segregate_small);
+  return ParseStrategy(strategy, &out->strategy);
+}
+
+}  // namespace
+
+napi_value CreateHeap(napi_env env, napi_callback_info info) {
+  Napi::CallbackInfo args(env, info);
+  ma::HeapOptions options;
+  if (!args[0].IsObject() || !ToCoreOptions(args[0].As<Napi::Object>(), &options)) {
+    ThrowAllocatorError(env, "ERR_INVALID_OPTION", "createHeap: options were not normalized by the facade");
+    return nullptr;
+  }
+  ma::Heap* heap = nullptr;
+  const ma::Status status = ma::Heap::Create(options, &heap);
+  if (status != ma::Status::kOk) {
+    ThrowStatus(env, status,
+                status == ma::Status::kBrkMainThreadOnly
+                    ? "the brk source moves the real program break and is only available on the main thread; use source 'mmap'"
+                    : "could not create the heap");
+    return nullptr;
+  }
+  HeapBox* box = new HeapBox();
+  box->heap = heap;
+
+  struct Method {
+    const char* name;
+    napi_callback callback;
+  };
+  static const Method kMethods[] = {
+      {"alloc", Alloc}, {"free", Free},   {"realloc", Realloc}, {"sizeOf", SizeOf}, {"view", View},
+      {"reset", Reset}, {"trim", Trim},   {"stats", Stats},     {"chunks", Chunks}, {"check", Check},
+      {"close", Close}, {"isClosed", IsClosed},
+  };
+  napi_value object;
+  napi_create_object(env, &object);
+  for (const Method& method : kMethods) {
+    napi_value function;
+    napi_create_function(env, method.name, NAPI_AUTO_LENGTH, method.callback, box, &function);
+    napi_set_named_property(env, object, method.name, function);
+    napi_add_finalizer(env, function, box, FinalizeJsHolder, nullptr, nullptr);
+    ++box->js_holders;
+  }
+  napi_add_finalizer(env, object, box, FinalizeJsHolder, nullptr, nullptr);
+  ++box->js_holders;
+  return object;
+}
+
+}  // namespace ma_addon

@@ -1,0 +1,25 @@
+// The placement strategies: which free chunk an allocation takes. Best fit is the one to read
+// first; the others exist to be measured against it.
+#pragma once
+
+#include <cstdint>
+
+#include "free_table.h"
+
+namespace ma {
+
+enum class Strategy : uint8_t {
+  kBestFit,        // exact size, else the smallest that fits, lowest address among equals; indexed
+  kBestFitLinear,  // the original note: scan the table in order, stop at an exact fit, else smallest
+  kFirstFit,       // the lowest address that fits (scans the table)
+  kNextFit,        // the lowest address at or after the rover that fits, wrapping (scans the table)
+  kWorstFit,       // the largest chunk (indexed)
+  kBump,           // never reuses a free chunk: every allocation comes from the top
+};
+
+// The record of the free chunk an allocation of `size` granules should take, or kNoRecord when
+// none fits (the heap then carves the top). Adds the table records and index nodes it examined
+// to *steps.
+uint32_t FindFreeChunk(Strategy strategy, FreeTable& table, Granules size, Granules rover, uint64_t* steps);
+
+}  // namespace ma

@@ -1,0 +1,233 @@
+// The two memory sources. The brk source calls glibc's sbrk/brk (never the raw syscall: glibc
+// caches the break and would be misled), always under one process-wide lock.
+#include "memory_source.h"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <new>
+
+namespace ma {
+namespace {
+
+constexpr uintptr_t kPageSize = 4096;
+
+uintptr_t AlignUp(uintptr_t value, uintptr_t align) { return (value + align - 1) & ~(align - 1); }
+
+// Serializes every break move of this addon across all heaps and threads of the process.
+std::mutex& BreakLock() {
+  static std::mutex lock;
+  return lock;
+}
+
+// A private region reserved up front; only [region_, committed_) is readable and writable.
+// `end_` is the exact end the heap asked for; commits are whole pages.
+class MmapSource final : public MemorySource {
+ public:
+  MmapSource(uintptr_t region, size_t reserved) : region_(region), reserved_(reserved), end_(region), committed_(region) {}
+  ~MmapSource() override { munmap(reinterpret_cast<void*>(region_), reserved_); }
+
+  SourceKind kind() const override { return SourceKind::kMmap; }
+
+  bool Owns(uintptr_t address) const { return address >= region_ && address <= region_ + reserved_; }
+  bool IsEmpty() const { return end_ == region_; }
+
+  Status Extend(uintptr_t expected_end, size_t contiguous_bytes, size_t fresh_bytes, size_t align,
+                Extension* out) override {
+    // Nobody else maps into our reservation, so the only valid expectation is our own end.
+    if ((expected_end == 0 ? region_ : expected_end) != end_) return Status::kHeapCorrupt;
+    const size_t bytes = expected_end == 0 ? fresh_bytes : contiguous_bytes;
+    const uintptr_t start = AlignUp(end_, align);
+    const uintptr_t limit = region_ + reserved_;
+    if (start > limit || bytes > limit - start) return Status::kOutOfMemory;
+    const uintptr_t new_end = start + bytes;
+    const uintptr_t new_committed = AlignUp(new_end, kPageSize);
+    if (new_committed > committed_ &&
+        mprotect(reinterpret_cast<void*>(committed_), new_committed - committed_, PROT_READ | PROT_WRITE) != 0) {
+      return Status::kOutOfMemory;
+    }
+    *out = Extension{end_, start, new_end, expected_end != 0};
+    end_ = new_end;
+    if (new_committed > committed_) committed_ = new_committed;
+    return Status::kOk;
+  }
+
+  bool Release(uintptr_t expected_end, uintptr_t new_end) override {
+    if (expected_end != end_ || new_end < region_ || new_end > end_) return false;
+    const uintptr_t new_committed = AlignUp(new_end, kPageSize);
+    if (new_committed < committed_) {
+      // Mapping fresh PROT_NONE pages over the tail drops its contents and its commit charge at once.
+      void* replaced = mmap(reinterpret_cast<void*>(new_committed), committed_ - new_committed, PROT_NONE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+      if (replaced == MAP_FAILED) return false;
+      committed_ = new_committed;
+    }
+    end_ = new_end;
+    return true;
+  }
+
+ private:
+  const uintptr_t region_;
+  const size_t reserved_;
+  uintptr_t end_;        // region_ <= end_ <= committed_
+  uintptr_t committed_;  // page aligned; everything above is PROT_NONE
+};
+
+// Reserves `bytes` of address space (PROT_NONE, MAP_NORESERVE), near `hint` if the kernel can.
+// Address space may be limited (ulimit -v, valgrind refuses 64 GiB): the reservation halves until
+// it fits, down to 16 MiB; the heap then runs out of memory at that size instead of not starting.
+MmapSource* ReserveRegion(size_t bytes, uintptr_t hint) {
+  constexpr size_t kLeastReserve = size_t{16} << 20;
+  size_t reserved = AlignUp(bytes, kPageSize);
+  for (;;) {
+    void* region = mmap(reinterpret_cast<void*>(hint), reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (region != MAP_FAILED) {
+      MmapSource* source = new (std::nothrow) MmapSource(reinterpret_cast<uintptr_t>(region), reserved);
+      if (source == nullptr) munmap(region, reserved);
+      return source;
+    }
+    if (reserved <= kLeastReserve) return nullptr;
+    reserved = AlignUp(reserved / 2 > kLeastReserve ? reserved / 2 : kLeastReserve, kPageSize);
+  }
+}
+
+// The real program break. When the break cannot move at all (a mapping sits right above it:
+// some processes have V8's code space there), growth continues in a reserved region placed near
+// the break, as glibc's main arena falls back to mmap. Heap positions are 32-bit granule offsets
+// from the first segment, so the region must land within reach of a heap that already has
+// brk segments; otherwise the allocation fails with kOutOfMemory.
+class BrkSource final : public MemorySource {
+ public:
+  SourceKind kind() const override { return SourceKind::kBrk; }
+
+  Status Extend(uintptr_t expected_end, size_t contiguous_bytes, size_t fresh_bytes, size_t align,
+                Extension* out) override {
+    if (fallback_ != nullptr && expected_end != 0 && fallback_->Owns(expected_end)) {
+      return fallback_->Extend(expected_end, contiguous_bytes, fresh_bytes, align, out);
+    }
+    uintptr_t found;
+    {
+      std::lock_guard<std::mutex> guard(BreakLock());
+      found = reinterpret_cast<uintptr_t>(sbrk(0));
+      // Our memory sits below the break; a break under it means someone unmapped our chunks.
+      if (expected_end != 0 && found < expected_end && (fallback_ == nullptr || !fallback_->Owns(expected_end))) {
+        return Status::kHeapCorrupt;
+      }
+      const bool contiguous = expected_end != 0 && found == expected_end;
+      const size_t bytes = contiguous ? contiguous_bytes : fresh_bytes;
+      const uintptr_t start = contiguous ? found : AlignUp(found, align);
+      const uintptr_t increment = (start - found) + bytes;
+      if (bytes > static_cast<uintptr_t>(INTPTR_MAX) / 2 || increment > static_cast<uintptr_t>(INTPTR_MAX) / 2) {
+        return Status::kOutOfMemory;
+      }
+      void* previous = sbrk(static_cast<intptr_t>(increment));
+      if (previous != reinterpret_cast<void*>(-1)) {
+        // previous == found: we hold the lock and only the main thread moves the break.
+        *out = Extension{found, start, found + increment, contiguous};
+        return Status::kOk;
+      }
+    }
+    return ExtendFallback(found, fresh_bytes, align, out);
+  }
+
+  bool Release(uintptr_t expected_end, uintptr_t new_end) override {
+    if (fallback_ != nullptr && fallback_->Owns(expected_end)) return fallback_->Release(expected_end, new_end);
+    std::lock_guard<std::mutex> guard(BreakLock());
+    if (reinterpret_cast<uintptr_t>(sbrk(0)) != expected_end) return false;
+    return brk(reinterpret_cast<void*>(new_end)) == 0;
+  }
+
+ private:
+  static constexpr size_t kFallbackReserve = size_t{64} << 30;
+  static constexpr uintptr_t kFallbackDistance = uintptr_t{1} << 30;
+
+  Status ExtendFallback(uintptr_t blocked_break, size_t bytes, size_t align, Extension* out) {
+    if (fallback_ == nullptr) {
+      fallback_.reset(ReserveNear(AlignUp(blocked_break, kFallbackDistance) + kFallbackDistance));
+      if (fallback_ == nullptr) fallback_.reset(ReserveRegion(kFallbackReserve, 0));
+      if (fallback_ == nullptr) return Status::kOutOfMemory;
+    }
+    // One segment at most lives in the region; a second would touch the first.
+    if (!fallback_->IsEmpty()) return Status::kOutOfMemory;
+    return fallback_->Extend(0, bytes, bytes, align, out);
+  }
+
+  // The kernel takes an address only as a hint and may map far away, beyond the reach of the
+  // heap's positions; so ask for exact placement, stepping up from `hint`, before shrinking.
+  static MmapSource* ReserveNear(uintptr_t hint) {
+    for (size_t reserve = kFallbackReserve; reserve >= (size_t{256} << 20); reserve /= 4) {
+      for (uintptr_t step = 0; step < 16; ++step) {
+        void* wanted = reinterpret_cast<void*>(hint + step * kFallbackDistance);
+        void* region = mmap(wanted, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (region == MAP_FAILED) continue;
+        if (region == wanted) {
+          MmapSource* source = new (std::nothrow) MmapSource(reinterpret_cast<uintptr_t>(region), reserve);
+          if (source == nullptr) munmap(region, reserve);
+          return source;
+        }
+        munmap(region, reserve);  // a kernel before 4.17 took the flag as a hint
+      }
+    }
+    return nullptr;
+  }
+
+  std::unique_ptr<MmapSource> fallback_;
+};
+
+}  // namespace
+
+bool OnMainThread() { return syscall(SYS_gettid) == getpid(); }
+
+Status CreateMemorySource(SourceKind kind, size_t reserve_bytes, MemorySource** out) {
+  if (kind == SourceKind::kBrk) {
+    if (!OnMainThread()) return Status::kBrkMainThreadOnly;
+    *out = new (std::nothrow) BrkSource();
+    return *out ? Status::kOk : Status::kOutOfMemory;
+  }
+  *out = ReserveRegion(reserve_bytes, 0);
+  return *out != nullptr ? Status::kOk : Status::kOutOfMemory;
+}
+
+Status MoveBreakForTesting(intptr_t delta, uintptr_t* old_break) {
+  if (!OnMainThread()) return Status::kBrkMainThreadOnly;
+  std::lock_guard<std::mutex> guard(BreakLock());
+  void* previous = sbrk(delta);
+  if (previous == reinterpret_cast<void*>(-1)) return Status::kOutOfMemory;
+  *old_break = reinterpret_cast<uintptr_t>(previous);
+  return Status::kOk;
+}
+
+Status BlockBreakForTesting(bool block) {
+  static uintptr_t blocker = 0;
+  std::lock_guard<std::mutex> guard(BreakLock());
+  if (!block) {
+    if (blocker != 0) munmap(reinterpret_cast<void*>(blocker), kPageSize);
+    blocker = 0;
+    return Status::kOk;
+  }
+  if (blocker != 0) return Status::kOk;
+  const uintptr_t page = AlignUp(reinterpret_cast<uintptr_t>(sbrk(0)), kPageSize);
+  void* mapped = mmap(reinterpret_cast<void*>(page), kPageSize, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  // Someone else's mapping is there already (V8's code space, in some processes): the break is
+  // blocked without us, and unblocking must leave that mapping alone.
+  if (mapped == MAP_FAILED) return errno == EEXIST ? Status::kOk : Status::kUnsupported;
+  if (mapped != reinterpret_cast<void*>(page)) {  // kernels before 4.17 treat the flag as a hint
+    munmap(mapped, kPageSize);
+    return Status::kUnsupported;
+  }
+  blocker = page;
+  return Status::kOk;
+}
+
+uintptr_t CurrentBreak() {
+  std::lock_guard<std::mutex> guard(BreakLock());
+  return reinterpret_cast<uintptr_t>(sbrk(0));
+}
+
+}  // namespace ma

@@ -1,0 +1,57 @@
+// Where a heap's bytes come from: the real program break (brk) or a reserved mmap region whose
+// committed end moves like a break. A source only moves an end; it knows nothing of chunks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "status.h"
+
+namespace ma {
+
+enum class SourceKind : uint8_t { kBrk, kMmap };
+
+// The memory an extension added. When `contiguous`, it starts at the end the caller expected;
+// otherwise other code moved the end in between and the heap must open a new segment at `start`.
+struct Extension {
+  uintptr_t base;   // the end as found (for a new segment: where it would be lowered back to)
+  uintptr_t start;  // first usable byte, aligned as asked
+  uintptr_t end;    // the new end
+  bool contiguous;
+};
+
+class MemorySource {
+ public:
+  virtual ~MemorySource() = default;
+  virtual SourceKind kind() const = 0;
+
+  // Adds usable bytes after `expected_end` (0 = no segment yet): `contiguous_bytes` if the end is
+  // still there, else `fresh_bytes` for a new segment whose start is aligned to `align`. Fails
+  // without moving anything.
+  virtual Status Extend(uintptr_t expected_end, size_t contiguous_bytes, size_t fresh_bytes, size_t align,
+                        Extension* out) = 0;
+
+  // Lowers the end from `expected_end` to `new_end`, but only while the end is still exactly
+  // `expected_end`: memory that other code placed above us is never given back for it.
+  virtual bool Release(uintptr_t expected_end, uintptr_t new_end) = 0;
+};
+
+// True on the process's main thread, the only thread allowed to move the real break (glibc's
+// sbrk has no lock, and its main arena grows the break from the main thread too).
+bool OnMainThread();
+
+// `reserve_bytes` is the mmap source's address-space reservation (PROT_NONE, MAP_NORESERVE).
+Status CreateMemorySource(SourceKind kind, size_t reserve_bytes, MemorySource** out);
+
+// Moves the real break by `delta` bytes under the same lock as every heap, the way foreign code
+// (glibc's main arena, say) would. For tests only: it is how they play "other code".
+Status MoveBreakForTesting(intptr_t delta, uintptr_t* old_break);
+
+// Maps a page right above the break (block) or removes it again, so that the break cannot grow:
+// how tests reproduce a process where another mapping sits on top of the heap.
+Status BlockBreakForTesting(bool block);
+
+// The current program break, as glibc caches it.
+uintptr_t CurrentBreak();
+
+}  // namespace ma

@@ -1,0 +1,48 @@
+// Trace replay: a whole malloc-lab trace run inside native code, against a fresh Heap or against
+// the process's own malloc/free/realloc, by the same loop, so that their times compare.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "heap.h"
+#include "status.h"
+
+namespace ma {
+
+enum class TraceOp : uint8_t { kAlloc = 0, kFree = 1, kRealloc = 2 };
+
+struct TraceView {
+  const uint8_t* kinds;   // TraceOp per op
+  const int32_t* ids;     // -1 only for free(NULL)
+  const double* sizes;    // bytes; ignored for frees
+  size_t ops;
+  uint32_t num_ids;
+};
+
+struct ReplayResult {
+  double ns_per_op;
+  uint64_t peak_live_bytes;   // payload, by the malloc-lab rule (requested bytes)
+  // The rest is only known for our heap (has_heap_stats).
+  bool has_heap_stats;
+  uint64_t peak_heap_bytes;
+  uint64_t metadata_bytes;    // out-of-band tables at the end of the run (they only grow in a run)
+  uint64_t brk_calls;
+  uint64_t search_steps;
+};
+
+// Checks ids, kinds and sizes, and that every free and realloc names a live id or -1.
+// On failure *bad_op is the 0-based index of the first bad op.
+Status ValidateTrace(const TraceView& trace, size_t* bad_op, uint64_t* peak_live_bytes);
+
+// `repeat` timed runs against one allocator; run_ns gets each run's ns per op. Our heap is created
+// once (from `heap_options`) and emptied between runs, keeping its memory as a long-running
+// allocator keeps its arena: runs after the first do not pay first-touch page faults, as libc's
+// warm arena does not. *result's heap figures are the first run's, on a fresh heap. `touch`
+// writes every allocated byte once. Leftover chunks are freed after the clock stops. *failed_op
+// names the op that could not be satisfied (kOutOfMemory).
+Status Replay(const TraceView& trace, bool use_libc, const HeapOptions& heap_options, bool touch, uint32_t repeat,
+              std::vector<double>* run_ns, ReplayResult* result, size_t* failed_op);
+
+}  // namespace ma

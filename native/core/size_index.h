@@ -1,0 +1,61 @@
+// The size index of the freed-chunk table: an ordered set of chunk sizes (in granules), each
+// mapped to the bin that holds the free chunks of exactly that size.
+//
+// Why a 64-ary bitmap trie: best fit asks for the smallest size >= n. Exact-size bins answer an
+// exact hit in O(1), but the next larger size must be found without walking the bins, and the
+// free sizes of a real heap span from one granule to gigabytes. A 64-ary trie over the 32-bit
+// size (levels of 2+6+6+6+6+6 bits) keeps one occupancy word per node, so a successor query is
+// at most one descent, one climb and one descent of six levels each, whatever the number of
+// chunks: `searchSteps` stays flat from a thousand free chunks to millions. A balanced tree would
+// cost log2(n) dependent loads instead (17 at 100k sizes), and segregated power-of-two lists give
+// up exact best fit. Nodes are 264 bytes, shared by every size with the same prefix.
+#pragma once
+
+#include <cstdint>
+
+#include "metadata_allocator.h"
+
+namespace ma {
+
+class SizeIndex {
+ public:
+  static constexpr uint32_t kNone = 0xFFFFFFFFu;
+
+  SizeIndex();
+
+  // The bin for exactly `size`, or kNone.
+  uint32_t Find(uint32_t size) const;
+  // `size` must not be present.
+  void Insert(uint32_t size, uint32_t bin);
+  // `size` must be present.
+  void Remove(uint32_t size);
+  // The smallest size >= `size` and its bin; kNone when there is none. Adds the nodes it reads
+  // to *steps.
+  uint32_t Successor(uint32_t size, uint32_t* found_size, uint64_t* steps) const;
+  // The largest size present and its bin, or kNone.
+  uint32_t Largest(uint32_t* found_size, uint64_t* steps) const;
+
+  void Clear();
+  bool empty() const { return nodes_[kRoot].occupied == 0; }
+  uint64_t metadata_bytes() const { return nodes_.capacity() * sizeof(Node); }
+
+ private:
+  static constexpr int kLevels = 6;
+  static constexpr uint32_t kRoot = 0;
+
+  struct Node {
+    uint64_t occupied;      // bit d set <=> child[d] is in use
+    uint32_t child[64];     // a node index above the last level, a bin at the last level
+  };
+
+  static uint32_t Digit(uint32_t key, int level) { return (key >> Shift(level)) & 63u; }
+  static int Shift(int level) { return 6 * (kLevels - 1 - level); }
+  uint32_t NewNode();
+  // Follows the lowest (or highest) occupied child from `node` at `level` down to a leaf.
+  uint32_t Descend(uint32_t node, int level, uint32_t prefix, bool lowest, uint32_t* found_size, uint64_t* steps) const;
+
+  MetadataVector<Node> nodes_;       // nodes_[kRoot] always exists
+  MetadataVector<uint32_t> spare_;   // indexes of released nodes, reused first
+};
+
+}  // namespace ma

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Compiles lib/ to CommonJS (dist/cjs) and writes the ESM entry (dist/esm) as a thin re-export of
+// it, so that `import` and `require` share one module instance (one addon load, one error class).
+'use strict'
+const { execFileSync } = require('node:child_process')
+const { mkdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs')
+const path = require('node:path')
+
+const root = path.resolve(__dirname, '..')
+const dist = path.join(root, 'dist')
+rmSync(dist, { recursive: true, force: true })
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' })
+
+const names = Object.keys(require(path.join(dist, 'cjs', 'index.js'))).filter((name) => name !== '__esModule')
+mkdirSync(path.join(dist, 'esm'), { recursive: true })
+writeFileSync(
+  path.join(dist, 'esm', 'index.mjs'),
+  `import lib from '../cjs/index.js'\nexport const { ${names.join(', ')} } = lib\n`,
+)
+writeFileSync(path.join(dist, 'esm', 'index.d.mts'), `export * from '../cjs/index.js'\n`)
+// dist/cjs/*.d.ts import the binding's types from '../binding', which imports lib/types.
+writeFileSync(
+  path.join(dist, 'binding.d.ts'),
+  readFileSync(path.join(root, 'binding.d.ts'), 'utf8').replace("from './lib/types'", "from './cjs/types'"),
+)

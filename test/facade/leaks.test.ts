@@ -1,0 +1,161 @@
+/**
+ * Leak tracking (trackLeaks, default true): a handle collected while its chunk is allocated is
+ * "definitely lost"; live handles and raw allocations are "still reachable". Finalization is
+ * asynchronous, so tests collect and turn the event loop until the report settles (bounded).
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { AllocatorError, type Heap } from '../../lib/index'
+import { closeHeaps, collectUntil, expectAllocatorError, lineOf, newHeap } from './helpers'
+
+const THIS_FILE = 'leaks.test.ts'
+
+afterEach(closeHeaps)
+
+/** Allocates and drops the handle; returns the address and the line that allocated. */
+function dropHandle(heap: Heap, size: number): { address: number; line: number } {
+  const h = heap.alloc(size); const line = lineOf(new Error(), THIS_FILE) // same line: the allocation site
+  return { address: h.address, line }
+}
+
+function dropArrayHandle(heap: Heap): number {
+  return heap.allocArray(Float64Array, 3).address
+}
+
+const lostCount = (heap: Heap) => () => heap.leaks().definitelyLost.length
+
+describe('definitely lost', () => {
+  it('a dropped handle is reported once it is collected, and assertNoLeaks() throws ERR_LEAK', async () => {
+    const heap = newHeap()
+    const kept = heap.alloc(16)
+    const { address } = dropHandle(heap, 48)
+    expect(await collectUntil(() => lostCount(heap)() === 1)).toBe(true)
+    const report = heap.leaks()
+    expect(report.definitelyLost).toEqual([{ address, size: 48, kind: 'handle' }])
+    expect(report.stillReachable).toEqual([{ address: kept.address, size: 16, kind: 'handle' }])
+    const error = expectAllocatorError(() => heap.assertNoLeaks(), 'ERR_LEAK')
+    expect(error).toBeInstanceOf(AllocatorError)
+    expect(error.message.startsWith('48 bytes in 1 chunks definitely lost')).toBe(true)
+    expect(error.message).toContain(`48 bytes at 0x${address.toString(16)}`)
+    expect(error.message).toContain("trackLeaks: 'stacks'") // the hint when there is no stack
+    expect(error.message).toContain('16 bytes in 1 chunks still reachable')
+    // The lost chunk is still allocated: the heap says so too.
+    expect(heap.chunks().find((c) => c.address === address)?.state).toBe('live')
+    kept.free()
+  })
+
+  it('sums several lost chunks, sorted by address', async () => {
+    const heap = newHeap()
+    const a = dropHandle(heap, 8).address
+    const b = dropArrayHandle(heap)
+    const c = dropHandle(heap, 100).address
+    expect(await collectUntil(() => lostCount(heap)() === 3)).toBe(true)
+    const lost = heap.leaks().definitelyLost
+    expect(lost.map((r) => r.address)).toEqual([a, b, c].sort((x, y) => x - y))
+    expect(lost.map((r) => r.size)).toEqual([8, 24, 100])
+    expect(() => heap.assertNoLeaks()).toThrow(/^132 bytes in 3 chunks definitely lost/)
+  })
+
+  it("records the allocation stack with trackLeaks: 'stacks', pointing at the allocating line", async () => {
+    const heap = newHeap({ trackLeaks: 'stacks' })
+    const { address, line } = dropHandle(heap, 40)
+    expect(await collectUntil(() => lostCount(heap)() === 1)).toBe(true)
+    const [record] = heap.leaks().definitelyLost
+    expect(record).toMatchObject({ address, size: 40, kind: 'handle' })
+    expect(typeof record.stack).toBe('string')
+    const firstFrame = record.stack!.split('\n')[0]
+    expect(firstFrame).toContain(THIS_FILE)
+    expect(firstFrame).toMatch(new RegExp(`${THIS_FILE.replace('.', '\\.')}:${line}:`))
+    // No frame of the library itself.
+    expect(record.stack).not.toMatch(/lib[/\\](heap|handle|leaks)\.ts/)
+    const error = expectAllocatorError(() => heap.assertNoLeaks(), 'ERR_LEAK')
+    expect(error.message).toMatch(/^40 bytes in 1 chunks definitely lost\n/)
+    expect(error.message).toContain(`${THIS_FILE}:${line}:`)
+  })
+
+  it('without stacks there is no stack property', async () => {
+    const heap = newHeap({ trackLeaks: true })
+    dropHandle(heap, 8)
+    expect(await collectUntil(() => lostCount(heap)() === 1)).toBe(true)
+    expect(heap.leaks().definitelyLost[0]).not.toHaveProperty('stack')
+  })
+
+  it('freeing a lost chunk (raw.free by address) or reset() removes its record', async () => {
+    const heap = newHeap()
+    const { address } = dropHandle(heap, 24)
+    dropHandle(heap, 24)
+    expect(await collectUntil(() => lostCount(heap)() === 2)).toBe(true)
+    heap.raw.free(address)
+    expect(heap.leaks().definitelyLost.map((r) => r.address)).not.toContain(address)
+    expect(heap.leaks().definitelyLost).toHaveLength(1)
+    heap.reset()
+    expect(heap.leaks()).toEqual({ definitelyLost: [], stillReachable: [] })
+    expect(() => heap.assertNoLeaks()).not.toThrow()
+  })
+
+  it('a handle freed before it is collected is never reported', async () => {
+    const heap = newHeap()
+    ;(() => {
+      heap.alloc(32).free()
+      const h = heap.alloc(32)
+      heap.realloc(h, 64).free()
+    })()
+    // Give finalizers every chance to run.
+    await collectUntil(() => false, 10)
+    expect(heap.leaks()).toEqual({ definitelyLost: [], stillReachable: [] })
+    heap.assertNoLeaks()
+  })
+})
+
+describe('still reachable', () => {
+  it('a referenced handle is still reachable, not lost, across collections', async () => {
+    const heap = newHeap({ trackLeaks: 'stacks' })
+    const h = heap.alloc(72)
+    await collectUntil(() => false, 5)
+    const report = heap.leaks()
+    expect(report.definitelyLost).toEqual([])
+    expect(report.stillReachable).toHaveLength(1)
+    expect(report.stillReachable[0]).toMatchObject({ address: h.address, size: 72, kind: 'handle' })
+    expect(report.stillReachable[0].stack).toContain(THIS_FILE)
+    heap.assertNoLeaks() // reachable chunks are not an error
+    h.free()
+    expect(heap.leaks().stillReachable).toEqual([])
+  })
+
+  it('raw allocations are still reachable by address (kind raw, usable size)', () => {
+    const heap = newHeap()
+    const address = heap.raw.alloc(20)
+    const report = heap.leaks()
+    expect(report.definitelyLost).toEqual([])
+    expect(report.stillReachable).toEqual([{ address, size: heap.raw.sizeOf(address), kind: 'raw' }])
+    heap.raw.free(address)
+    expect(heap.leaks().stillReachable).toEqual([])
+  })
+
+  it('lists handles and raw chunks in address order, and realloc moves the record', () => {
+    const heap = newHeap()
+    const a = heap.alloc(16)
+    const raw = heap.raw.alloc(16)
+    const b = heap.alloc(16)
+    expect(heap.leaks().stillReachable.map((r) => [r.address, r.kind])).toEqual([
+      [a.address, 'handle'],
+      [raw, 'raw'],
+      [b.address, 'handle'],
+    ])
+    const moved = heap.realloc(a, 4000)
+    const reachable = heap.leaks().stillReachable
+    expect(reachable.find((r) => r.address === moved.address)).toMatchObject({ size: 4000, kind: 'handle' })
+    expect(reachable).toHaveLength(3)
+  })
+})
+
+describe('trackLeaks: false', () => {
+  it('leaks() and assertNoLeaks() throw ERR_UNSUPPORTED naming the option; allocation works', async () => {
+    const heap = newHeap({ trackLeaks: false })
+    dropHandle(heap, 8)
+    await collectUntil(() => false, 3)
+    expectAllocatorError(() => heap.leaks(), 'ERR_UNSUPPORTED', 'trackLeaks: false')
+    expectAllocatorError(() => heap.assertNoLeaks(), 'ERR_UNSUPPORTED', 'trackLeaks')
+    const h = heap.alloc(8)
+    h.free()
+  })
+})

@@ -1,0 +1,142 @@
+/**
+ * Shared helpers of the native heap suites: heaps that are closed after each test, exact
+ * snapshots of chunks() and stats(), error assertions, the test-only break hooks and
+ * /proc/self/maps.
+ */
+import type { NativeBinding } from '../../binding'
+import { readFileSync } from 'node:fs'
+import { expect } from 'vitest'
+import { nativeBinding } from '../../lib/binding'
+import { AllocatorError, createHeap, type ChunkInfo, type ErrorCode, type Heap, type HeapOptions, type HeapStats } from '../../lib/index'
+
+export const STRATEGIES = ['best-fit', 'best-fit-linear', 'first-fit', 'next-fit', 'worst-fit', 'bump'] as const
+export type StrategyName = (typeof STRATEGIES)[number]
+
+const KiB = 1024
+export const MiB = 1024 * KiB
+
+const open: Heap[] = []
+
+/** A native heap with leak tracking off (tests free by address); closed by closeHeaps(). */
+export function nativeHeap(options: HeapOptions = {}): Heap {
+  const heap = createHeap({ backend: 'native', trackLeaks: false, ...options })
+  open.push(heap)
+  return heap
+}
+
+/** For afterEach: closes every heap a test made, newest first (brk heaps release top-down). */
+export function closeHeaps(): void {
+  while (open.length > 0) open.pop()!.close()
+}
+
+export interface Snapshot {
+  chunks: ChunkInfo[]
+  stats: HeapStats
+}
+
+export function snapshot(heap: Heap): Snapshot {
+  return { chunks: heap.chunks(), stats: heap.stats() }
+}
+
+export type Layout = Array<[offset: number, size: number, state: 'live' | 'free']>
+
+/** chunks() as [offset from `base`, size, state] rows: concrete and readable in a diff. */
+export function layout(heap: Heap, base: number): Layout {
+  return heap.chunks().map((c) => {
+    expect(c.quarantined).toBeUndefined()
+    return [c.address - base, c.size, c.state]
+  })
+}
+
+/** Runs `run`, which must throw an AllocatorError with `code`; returns the error. */
+export function expectError(run: () => unknown, code: ErrorCode): AllocatorError {
+  let thrown: unknown
+  try {
+    run()
+  } catch (error) {
+    thrown = error
+  }
+  if (thrown === undefined) throw new Error(`expected ${code}, but nothing was thrown`)
+  expect(thrown).toBeInstanceOf(AllocatorError)
+  expect((thrown as AllocatorError).code, (thrown as Error).message).toBe(code)
+  expect((thrown as Error).message.length).toBeGreaterThan(0)
+  return thrown as AllocatorError
+}
+
+/** `run` must fail with `code` and leave chunks() and stats() exactly as they were. */
+export function expectFailureLeavesHeap(heap: Heap, run: () => unknown, code: ErrorCode): AllocatorError {
+  const before = snapshot(heap)
+  const error = expectError(run, code)
+  expect(snapshot(heap), `${code} changed the heap: ${error.message}`).toEqual(before)
+  heap.check()
+  return error
+}
+
+export function testing(): NativeBinding['testing'] {
+  const binding = nativeBinding()
+  if (binding === undefined) throw new Error('the native addon did not load')
+  return binding.testing
+}
+
+export interface Mapping {
+  start: number
+  end: number
+  perms: string
+  name: string
+}
+
+export function mappings(): Mapping[] {
+  return readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => {
+      const [range, perms, , , , ...name] = line.split(/\s+/)
+      const [start, end] = range.split('-').map((hex) => parseInt(hex, 16))
+      return { start, end, perms, name: name.join(' ') }
+    })
+}
+
+/** The `[heap]` mapping: the kernel's view of [start_brk, brk). */
+export function brkMapping(): Mapping | undefined {
+  return mappings().find((m) => m.name === '[heap]')
+}
+
+/**
+ * Bytes the break can still rise before it meets the next mapping (Infinity when none is above).
+ * In about one Node process in a hundred V8 maps its code space right above `[heap]`, so the
+ * break cannot move at all there; the brk source then grows in a reserved region instead.
+ */
+export function roomAboveBreak(): number {
+  const pageEnd = Math.ceil(testing().currentBreak() / 4096) * 4096
+  const above = mappings().find((m) => m.start >= pageEnd && m.name !== '[heap]')
+  // The kernel keeps one page between a new break and the next mapping.
+  return above === undefined ? Infinity : Math.max(0, above.start - pageEnd - 4096)
+}
+
+/**
+ * For tests that watch the break itself move: skips the test, saying why, in a process whose
+ * break has less than `bytes` of room above it. Nothing a test can do makes room there.
+ */
+export function skipUnlessBreakCanRise(context: { skip: (condition: boolean, note?: string) => void }, bytes: number): void {
+  const room = roomAboveBreak()
+  const note = `the break has ${room} bytes of room in this process (a mapping sits above it); this test needs ${bytes}`
+  if (room < bytes) console.warn(`skipped: ${note}`)
+  context.skip(room < bytes, note)
+}
+
+/** The mapping that holds `address`, or undefined. */
+export function mappingOf(address: number): Mapping | undefined {
+  return mappings().find((m) => m.start <= address && address < m.end)
+}
+
+/** mulberry32: a tiny seeded PRNG, enough for reproducible random runs. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
