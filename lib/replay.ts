@@ -15,7 +15,7 @@ export interface ReplayOptions {
   allocator: ReplayAllocator
   /** Write every allocated byte once (default true), as a program would. */
   touch?: boolean
-  /** Runs; the result reports the median (default 1). */
+  /** Timed runs, after one untimed warm-up run; the result reports the median (default 1). */
   repeat?: number
   /** Heap options for our strategies (ignored for 'libc'); defaults as createHeap's. */
   growth?: number

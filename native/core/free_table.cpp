@@ -12,11 +12,24 @@ void FreeTable::Clear() {
   first_vacant_ = kNoRecord;
   count_ = 0;
   granules_ = 0;
-  small_bins_.clear();
+  // Bins and their item arrays keep their memory: a heap emptied between replay runs would
+  // otherwise rebuild thousands of bins per run. Only occupied bins hold items (a bin empties its
+  // heap when its last record leaves), and the bitmap names the occupied small ones.
+  for (uint32_t word = 0; word < kSmallSizes / 64; ++word) {
+    for (uint64_t bits = small_words_[word]; bits != 0; bits &= bits - 1) {
+      Bin& bin = small_bins_[(word << 6) | static_cast<uint32_t>(__builtin_ctzll(bits))];
+      bin.heap.clear();
+      bin.live = 0;
+    }
+  }
   std::memset(small_words_, 0, sizeof small_words_);
   small_summary_ = 0;
-  large_bins_.clear();
   spare_large_bins_.clear();
+  for (uint32_t index = 0; index < large_bins_.size(); ++index) {
+    large_bins_[index].heap.clear();
+    large_bins_[index].live = 0;
+    spare_large_bins_.push_back(index);
+  }
   large_sizes_.Clear();
 }
 

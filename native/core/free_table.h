@@ -88,8 +88,8 @@ class FreeTable {
   uint64_t granules_;  // sum of sizes of records in use
 
   MetadataVector<Bin> small_bins_;        // indexed by size; grown up to the largest small size seen
-  uint64_t small_words_[kSmallSizes / 64];
-  uint64_t small_summary_;             // bit w set <=> small_words_[w] != 0
+  uint64_t small_words_[kSmallSizes / 64] = {};
+  uint64_t small_summary_ = 0;         // bit w set <=> small_words_[w] != 0
   MetadataVector<Bin> large_bins_;        // indexed through large_sizes_
   MetadataVector<uint32_t> spare_large_bins_;
   SizeIndex large_sizes_;

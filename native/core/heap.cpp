@@ -271,14 +271,15 @@ Status Heap::GrowTop(Granules needed) {
   }
   ++brk_calls_;
   NoteHeapBytes(static_cast<int64_t>(added));
-  if (last_trim_bytes_ != 0) {
+  if (trimmed_since_growth_ != 0) {
     // The heap grew right back after giving memory away: trimming at this threshold only churns
-    // the break (and page faults). Raise it past what that trim gave back, as glibc raises its
-    // dynamic trim threshold past the size of a chunk it had to map again.
+    // the break (and page faults). Raise it past all that the trims gave back since the heap last
+    // grew (a teardown trims in many small steps), as glibc raises its dynamic trim threshold
+    // past the size of a chunk it had to map again.
     if (trim_threshold_ < kMaxAdaptiveTrimThreshold) {
-      trim_threshold_ = std::min(std::max(trim_threshold_ * 2, last_trim_bytes_ * 2), kMaxAdaptiveTrimThreshold);
+      trim_threshold_ = std::min(std::max(trim_threshold_ * 2, trimmed_since_growth_ * 2), kMaxAdaptiveTrimThreshold);
     }
-    last_trim_bytes_ = 0;
+    trimmed_since_growth_ = 0;
   }
   return Status::kOk;
 }
@@ -485,7 +486,7 @@ void Heap::MaybeTrim() {
   // Keep one growth step of wilderness so that a heap hovering at its top does not move the
   // break on every allocation.
   const uint64_t released = ReleaseTop(static_cast<Granules>(std::min<uint64_t>(options_.growth >> granule_shift_, kMaxChunkGranules)));
-  if (released != 0) last_trim_bytes_ = released;
+  trimmed_since_growth_ += released;
 }
 
 uint64_t Heap::ReleaseTop(Granules keep) {

@@ -139,7 +139,7 @@ class Heap {
   Granules rover_ = 0;             // next fit's roving position
   uint64_t trim_threshold_;        // options_.trim_threshold, raised after each trim-then-grow
   Granules small_granules_;        // options_.segregate_small in granules (0: off)
-  uint64_t last_trim_bytes_ = 0;   // given back by the last automatic trim since the last growth
+  uint64_t trimmed_since_growth_ = 0;  // given back by automatic trims since the heap last grew
   uint32_t pinned_chunks_ = 0;
 
   uint64_t heap_bytes_ = 0, peak_heap_bytes_ = 0;

@@ -36,12 +36,12 @@ struct ReplayResult {
 // On failure *bad_op is the 0-based index of the first bad op.
 Status ValidateTrace(const TraceView& trace, size_t* bad_op, uint64_t* peak_live_bytes);
 
-// `repeat` timed runs against one allocator; run_ns gets each run's ns per op. Our heap is created
-// once (from `heap_options`) and emptied between runs, keeping its memory as a long-running
-// allocator keeps its arena: runs after the first do not pay first-touch page faults, as libc's
-// warm arena does not. *result's heap figures are the first run's, on a fresh heap. `touch`
-// writes every allocated byte once. Leftover chunks are freed after the clock stops. *failed_op
-// names the op that could not be satisfied (kOutOfMemory).
+// One untimed warm-up run, then `repeat` timed runs against one allocator; run_ns gets each timed
+// run's ns per op. Our heap is created once (from `heap_options`) and emptied between runs,
+// keeping its memory as a long-running allocator keeps its arena, so timed runs compare a warm
+// heap with libc's warm arena. *result's heap figures are the warm-up run's, on a fresh heap.
+// `touch` writes every allocated byte once. Leftover chunks are freed after the clock stops.
+// *failed_op names the op that could not be satisfied (kOutOfMemory).
 Status Replay(const TraceView& trace, bool use_libc, const HeapOptions& heap_options, bool touch, uint32_t repeat,
               std::vector<double>* run_ns, ReplayResult* result, size_t* failed_op);
 

@@ -320,6 +320,26 @@ describe('giving memory back', () => {
     heap.check()
   })
 
+  it('the threshold rises past everything a teardown gave back in many small trims', () => {
+    const heap = nativeHeap({ source: 'mmap', growth: 4096, trimThreshold: 65536 })
+    const cycle = () => {
+      const before = heap.stats()
+      const chunks = Array.from({ length: 10 }, () => heap.raw.alloc(100 * 1024))
+      for (const chunk of chunks.reverse()) heap.raw.free(chunk) // top-down: each free may trim
+      const after = heap.stats()
+      return { moves: after.brkCalls - before.brkCalls, released: after.bytesReleased - before.bytesReleased }
+    }
+    const first = cycle()
+    // Ten growths, and nearly every free lets the top pass 64 KiB: the memory goes back in steps.
+    expect(first.moves).toBeGreaterThan(15)
+    expect(first.released).toBeGreaterThan(900 * 1024)
+    // Growing back raises the threshold past all of it, not just past the last step: the second
+    // teardown keeps the memory, and the third cycle needs no break move at all.
+    expect(cycle()).toEqual({ moves: 10, released: 0 })
+    expect(cycle()).toEqual({ moves: 0, released: 0 })
+    heap.check()
+  })
+
   it('trimThreshold is a strict bound: a top of exactly the threshold stays', () => {
     const heap = nativeHeap({ source: 'mmap', growth: 0, trimThreshold: 4096 })
     const a = heap.raw.alloc(16)
