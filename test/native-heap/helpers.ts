@@ -73,7 +73,7 @@ export function settled(before: Snapshot): Snapshot {
     }
   }
   const last = chunks[chunks.length - 1]
-  if (before.stats.topBytes > 0 && last?.state === 'free' && last.address + last.size === wilderness) {
+  if (last?.state === 'free' && last.address + last.size === wilderness) {
     chunks.pop()
     topBytes += last.size
   }
