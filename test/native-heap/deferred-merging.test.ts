@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Heap, HeapOptions } from '../../lib/index'
-import { closeHeaps, coreChunks, coreStats, expectError, expectOutOfMemorySettlesHeap, layout, nativeHeap, type StrategyName } from './helpers'
+import { closeHeaps, coreChunks, coreStats, expectError, expectOutOfMemorySettlesHeap, layout, nativeHeap, prng, type StrategyName } from './helpers'
 
 afterEach(closeHeaps)
 
@@ -290,6 +290,85 @@ describe('only best fit with merging on defers', () => {
               [64, SEP, 'live'],
             ],
       )
+    })
+  }
+})
+
+describe('randomized phases of bulk allocation and bulk freeing', () => {
+  // Runs of many small frees drive deferral to its total bound, which the mixed randomized runs
+  // (randomized.test.ts) seldom reach; with a cap, failures must merge and change nothing else.
+  const runs: Array<[string, HeapOptions, number]> = [
+    ['best-fit', {}, 1],
+    ['best-fit, alignment 8, growth 0', { alignment: 8, growth: 0 }, 2],
+    ['best-fit, maxHeapBytes 512 KiB', { maxHeapBytes: 512 << 10 }, 3],
+  ]
+  for (const [name, options, seed] of runs) {
+    it(`${name} (seed ${seed})`, () => {
+      const heap = nativeHeap({ source: 'mmap', ...options })
+      const granule = options.alignment ?? 16
+      const random = prng(seed * 104729)
+      const live = new Map<number, number>() // address -> usable size
+      let maxDeferred = 0
+      let outOfMemory = 0
+      const checkpoint = () => {
+        heap.check()
+        const stats = coreStats(heap)
+        maxDeferred = Math.max(maxDeferred, stats.deferredChunks)
+        const listed = coreChunks(heap).filter((c) => c.state === 'live')
+        expect(listed.length).toBe(live.size)
+        for (const chunk of listed) expect(live.get(chunk.address), `live chunk 0x${chunk.address.toString(16)}`).toBe(chunk.size)
+      }
+      const attempt = (run: () => number): number | undefined => {
+        const before = coreStats(heap)
+        try {
+          return run()
+        } catch (error) {
+          expect((error as { code?: string }).code).toBe('ERR_OUT_OF_MEMORY')
+          const after = coreStats(heap)
+          expect(after).toMatchObject({ ...before, freeChunks: after.freeChunks, freeBytes: after.freeBytes, largestFreeChunk: after.largestFreeChunk, topBytes: after.topBytes, deferredChunks: 0 })
+          expect(after.freeBytes + after.topBytes).toBe(before.freeBytes + before.topBytes)
+          outOfMemory++
+          return undefined
+        }
+      }
+      const take = (address: number | undefined) => {
+        if (address === undefined) return
+        expect(live.has(address), `0x${address.toString(16)} handed out while live`).toBe(false)
+        live.set(address, heap.raw.sizeOf(address))
+      }
+      for (let phase = 0; phase < 6; phase++) {
+        const count = 1000 + Math.floor(random() * 1500)
+        for (let i = 0; i < count; i++) {
+          const size = random() < 0.95 ? 1 + Math.floor(random() * 63 * granule) : Math.floor(random() * 300 * granule)
+          take(attempt(() => heap.raw.alloc(size)))
+          if (i % 250 === 0) checkpoint()
+        }
+        const addresses = [...live.keys()]
+        for (let i = addresses.length - 1; i > 0; i--) {
+          const j = Math.floor(random() * (i + 1))
+          ;[addresses[i], addresses[j]] = [addresses[j], addresses[i]]
+        }
+        for (const address of addresses.slice(Math.floor(addresses.length / 10))) {
+          heap.raw.free(address)
+          live.delete(address)
+          maxDeferred = Math.max(maxDeferred, coreStats(heap).deferredChunks)
+        }
+        checkpoint()
+        for (const address of [...live.keys()]) {
+          const moved = attempt(() => heap.raw.realloc(address, Math.floor(random() * 80 * granule)))
+          if (moved === undefined) continue
+          live.delete(address)
+          take(moved)
+        }
+        checkpoint()
+        if (phase === 3) {
+          heap.trim()
+          expect(coreStats(heap).deferredChunks).toBe(0)
+          checkpoint()
+        }
+      }
+      expect(maxDeferred).toBe(DEFERRED_TOTAL)
+      if (options.maxHeapBytes !== undefined) expect(outOfMemory).toBeGreaterThan(0)
     })
   }
 })
