@@ -181,9 +181,10 @@ describe('placement on a crafted free table', () => {
   }
 
   // Best fit's bins are LIFO (native/core/free_table.h, "Tie rule"): among equal sizes the most
-  // recently freed chunk is taken, whatever the addresses. Small holes are deferred chunks, large
-  // ones merged at once; both follow the rule.
-  for (const size of [32, 2048]) {
+  // recently freed chunk is taken, whatever the addresses. 32-byte holes are deferred chunks,
+  // 2 KiB ones merged at once (a directly indexed bin), 80 KiB ones in the size trie's bins; all
+  // follow the rule.
+  for (const size of [32, 2048, 80 * 1024]) {
     it(`best-fit: equal exact holes of ${size} bytes go most recently freed first, whatever their addresses`, () => {
       const row = craft('best-fit', [size, size, size, size], [3, 1, 2, 0])
       const picks = [0, 1, 2, 3].map(() => allocAt(row, size)[0])
