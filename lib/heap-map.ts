@@ -105,8 +105,8 @@ function nextPowerOfTwo(value: number): number {
 /**
  * Places the regions on units of `scale` bytes, rows of `unitsPerRow`: the scale is the smallest
  * power of two at which the heap fits in `targetRows` rows, and every region takes at least one
- * unit (so the map may run longer). Region ends are rounded from their true offsets, so a
- * region's position stays close to its address.
+ * unit (so the map may run longer). A region's units are its rounded end less its rounded start,
+ * so a chunk that gets one unit more than its bytes takes nothing from its neighbours.
  */
 export function layoutHeapMap(snapshot: HeapSnapshot, unitsPerRow: number, targetRows: number): HeapMapLayout {
   const raw = heapRegions(snapshot)
@@ -121,18 +121,30 @@ export function layoutHeapMap(snapshot: HeapSnapshot, unitsPerRow: number, targe
     drawnOffset += length
     return { ...region, shortened, from, to: drawnOffset }
   })
-  const scale = nextPowerOfTwo(drawnOffset / (unitsPerRow * targetRows))
+  const unitsFor = (region: { from: number; to: number }, scale: number): number =>
+    Math.max(1, Math.round(region.to / scale) - Math.round(region.from / scale))
+  const totalUnits = (scale: number): number => drawn.reduce((sum, region) => sum + unitsFor(region, scale), 0)
+  // The smallest power of two that fits the budget; where the regions' count alone overruns it,
+  // coarser scales stop helping, and the first one that no longer shortens the map much is taken.
+  const budget = unitsPerRow * targetRows
+  let scale = nextPowerOfTwo(drawnOffset / budget)
+  for (let total = totalUnits(scale); total > budget && scale < 2 ** 40; ) {
+    const coarser = totalUnits(scale * 2)
+    if (coarser > total * 0.9) break
+    scale *= 2
+    total = coarser
+  }
   const regions: MapRegion[] = []
   const totals = Object.fromEntries(KINDS.map((kind) => [kind, { count: 0, bytes: 0 }])) as HeapMapLayout['totals']
   let unit = 0
   for (const region of drawn) {
-    const end = Math.max(unit + 1, Math.round(region.to / scale))
+    const units = unitsFor(region, scale)
     const previous = regions.at(-1)
     const shade = previous !== undefined && previous.kind === region.kind ? ((1 - previous.shade) as 0 | 1) : 0
-    regions.push({ kind: region.kind, offset: region.offset, bytes: region.bytes, shortened: region.shortened, shade, start: unit, units: end - unit })
+    regions.push({ kind: region.kind, offset: region.offset, bytes: region.bytes, shortened: region.shortened, shade, start: unit, units })
     totals[region.kind].count++
     totals[region.kind].bytes += region.bytes
-    unit = end
+    unit += units
   }
   return { regions, scale, units: unit, unitsPerRow, rows: Math.max(1, Math.ceil(unit / unitsPerRow)), totals }
 }
@@ -238,8 +250,9 @@ function renderTextMap(snapshot: HeapSnapshot, options: { width: number; color: 
     if (!options.color) return text
     return `${kind === 'end' ? ANSI_END : ANSI[kind][shade]}${text}${ANSI_RESET}`
   }
-  const header = `${options.title ?? defaultTitle(snapshot)}: ${summaryLine(snapshot)}; 1 cell = ${humanBytes(layout.scale)}`
-  if (layout.regions.length === 0) return `${header}\n(no chunks yet)\n`
+  const title = options.title ?? defaultTitle(snapshot)
+  if (layout.regions.length === 0) return `${title}: ${summaryLine(snapshot)}\n`
+  const header = `${title}: ${summaryLine(snapshot)}; 1 cell = ${humanBytes(layout.scale)}`
 
   const offsetDigits = Math.max(4, (snapshot.stats.heapEnd - snapshot.stats.heapStart).toString(16).length)
   const lines: string[] = []
@@ -287,73 +300,95 @@ const FILLS: Record<RegionKind, [string, string]> = {
   free: ['#d8d8d8', '#c4c4c4'],
   deferred: ['#e8a33d', '#f0bd6a'],
   held: ['#a05cc0', '#b97fd4'],
-  top: ['#eef5e9', '#eef5e9'],
+  top: ['#cfe8c8', '#cfe8c8'],
   padding: ['#f2f2f2', '#f2f2f2'],
   foreign: ['url(#foreign)', 'url(#foreign)'],
 }
 
 /** Regions narrower than this many pixels get no outline: at that size outlines would be all there is. */
 const MIN_OUTLINED_WIDTH = 4
-/** Beyond this many regions tooltips are left out, to keep the file small. */
-const MAX_TOOLTIPS = 400
+/** Up to this many regions each is drawn with its own tooltip; beyond, compactly (no tooltips). */
+const MAX_DETAILED_REGIONS = 400
 
 function renderSvgMap(snapshot: HeapSnapshot, options: { width: number; title: string | undefined }): string {
   const margin = 16
   const labelWidth = 92
-  const rowHeight = 24
-  const rowGap = 8
   const plotWidth = options.width - 2 * margin - labelWidth
   const layout = layoutHeapMap(snapshot, plotWidth, 10)
+  const rows = layout.rows
+  // Many rows (a heap of thousands of chunks) get thinner, so the picture stays on a screen or two.
+  const rowHeight = rows > 12 ? 14 : 24
+  const rowGap = rows > 12 ? 4 : 8
   const n = (value: number): string => String(Math.round(value * 10) / 10)
   const out: string[] = []
   const title = options.title ?? defaultTitle(snapshot)
   out.push(
     `<text x="${margin}" y="26" font-size="16" font-weight="600" fill="#222">${escapeXml(title)}</text>`,
-    `<text x="${margin}" y="46" font-size="12" fill="#555">${escapeXml(`${summaryLine(snapshot)} · 1 px = ${humanBytes(layout.scale)}; every region at least 1 px`)}</text>`,
+    `<text x="${margin}" y="46" font-size="12" fill="#555">${escapeXml(`${summaryLine(snapshot)} · 1 px = ${humanBytes(layout.scale)}; every chunk at least 1 px wide`)}</text>`,
   )
   const top = 64
   const rowY = (row: number): number => top + row * (rowHeight + rowGap)
   const plotX = margin + labelWidth
-  const tooltips = layout.regions.length <= MAX_TOOLTIPS
 
   // Row labels: the byte offset from heapStart where the row begins.
-  const rowOffsets: number[] = []
+  const labels: string[] = []
   for (const region of layout.regions) {
-    for (let unit = region.start; unit < region.start + region.units; unit++) {
-      if (unit % plotWidth !== 0) continue
-      rowOffsets[unit / plotWidth] = region.offset + Math.min(region.bytes, (unit - region.start) * layout.scale)
+    const first = Math.ceil(region.start / plotWidth) * plotWidth
+    for (let unit = first; unit < region.start + region.units; unit += plotWidth) {
+      const offset = region.offset + Math.min(region.bytes, (unit - region.start) * layout.scale)
+      labels.push(`<text x="${plotX - 8}" y="${n(rowY(unit / plotWidth) + rowHeight / 2 + 4)}">+${hex(offset)}</text>`)
     }
   }
-  rowOffsets.forEach((offset, row) => {
-    out.push(`<text x="${plotX - 8}" y="${n(rowY(row) + rowHeight / 2 + 4)}" font-size="11" font-family="${escapeXml(MONO)}" fill="#555" text-anchor="end">+${hex(offset)}</text>`)
-  })
+  out.push(`<g font-size="11" font-family="${escapeXml(MONO)}" fill="#555" text-anchor="end">`, ...labels, '</g>')
 
-  // Live chunks lie under everything else as one bar per row; the rest is drawn on top, so a heap
-  // of 20,000 live chunks costs a few hundred elements rather than 20,000.
-  const rows = layout.rows
-  for (let row = 0; row < rows; row++) {
-    const width = Math.min(plotWidth, layout.units - row * plotWidth)
-    out.push(`<rect x="${plotX}" y="${rowY(row)}" width="${width}" height="${rowHeight}" fill="${FILLS.live[0]}"/>`)
-  }
-  const outlined = layout.regions.length <= plotWidth / MIN_OUTLINED_WIDTH
-  for (const region of layout.regions) {
-    const drawBackground = region.kind !== 'live' || (outlined && region.shade === 1)
-    let unit = region.start
-    while (unit < region.start + region.units) {
-      const row = Math.floor(unit / plotWidth)
+  // Pieces of regions cut at row ends.
+  const pieces = (region: MapRegion): { row: number; column: number; width: number }[] => {
+    const result: { row: number; column: number; width: number }[] = []
+    for (let unit = region.start; unit < region.start + region.units; ) {
       const column = unit % plotWidth
       const width = Math.min(region.start + region.units - unit, plotWidth - column)
-      if (drawBackground || (outlined && region.units >= MIN_OUTLINED_WIDTH)) {
-        const tip = tooltips ? `<title>${escapeXml(regionTooltip(snapshot, region))}</title>` : ''
-        const fill = FILLS[region.kind][region.shade]
-        const stroke = outlined && region.units >= MIN_OUTLINED_WIDTH ? ' stroke="#ffffff" stroke-width="1"' : ''
-        out.push(`<rect x="${plotX + column}" y="${rowY(row)}" width="${width}" height="${rowHeight}" fill="${fill}"${stroke}>${tip}</rect>`)
-        if (region.shortened && column === region.start % plotWidth) {
-          out.push(`<text x="${n(plotX + column + width / 2)}" y="${n(rowY(row) + rowHeight / 2 + 4)}" font-size="11" fill="#8a1c1c" text-anchor="middle">≈</text>`)
-        }
-      }
+      result.push({ row: Math.floor(unit / plotWidth), column, width })
       unit += width
     }
+    return result
+  }
+
+  if (layout.regions.length <= MAX_DETAILED_REGIONS) {
+    // Few regions: each its own rectangle with a tooltip, outlined where it is wide enough.
+    for (const region of layout.regions) {
+      const tip = `<title>${escapeXml(regionTooltip(snapshot, region))}</title>`
+      for (const piece of pieces(region)) {
+        const stroke = piece.width >= MIN_OUTLINED_WIDTH ? ' stroke="#ffffff" stroke-width="1"' : ''
+        out.push(`<rect x="${plotX + piece.column}" y="${rowY(piece.row)}" width="${piece.width}" height="${rowHeight}" fill="${FILLS[region.kind][region.shade]}"${stroke}>${tip}</rect>`)
+      }
+    }
+  } else {
+    // Many regions: live chunks lie under everything as one bar per row, and each other kind is one
+    // path of row-high strokes, so 20,000 chunks cost a few kilobytes rather than a megabyte.
+    for (let row = 0; row < rows; row++) {
+      const width = Math.min(plotWidth, layout.units - row * plotWidth)
+      out.push(`<rect x="${plotX}" y="${rowY(row)}" width="${width}" height="${rowHeight}" fill="${FILLS.live[0]}"/>`)
+    }
+    for (const kind of KINDS) {
+      if (kind === 'live' || layout.totals[kind].count === 0) continue
+      let d = ''
+      let at: { x: number; y: number } | undefined
+      for (const region of layout.regions) {
+        if (region.kind !== kind) continue
+        for (const piece of pieces(region)) {
+          const x = plotX + piece.column
+          const y = rowY(piece.row) + rowHeight / 2
+          d += at !== undefined && at.y === y ? `m${x - at.x} 0h${piece.width}` : `M${x} ${y}h${piece.width}`
+          at = { x: x + piece.width, y }
+        }
+      }
+      out.push(`<path d="${d}" fill="none" stroke="${FILLS[kind][0]}" stroke-width="${rowHeight}"/>`)
+    }
+  }
+  for (const region of layout.regions) {
+    if (!region.shortened) continue
+    const [piece] = pieces(region)
+    out.push(`<text x="${n(plotX + piece.column + piece.width / 2)}" y="${n(rowY(piece.row) + rowHeight / 2 + 4)}" font-size="11" fill="#8a1c1c" text-anchor="middle">≈</text>`)
   }
 
   // The break (or the end of the used region), after the last unit.
