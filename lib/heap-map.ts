@@ -297,8 +297,8 @@ const MONO = "ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace"
 
 const FILLS: Record<RegionKind, [string, string]> = {
   live: ['#2f6fbf', '#5b93d6'],
-  free: ['#d8d8d8', '#c4c4c4'],
-  deferred: ['#e8a33d', '#f0bd6a'],
+  free: ['#f08c2e', '#f5aa62'],
+  deferred: ['#e3c92f', '#eed866'],
   held: ['#a05cc0', '#b97fd4'],
   top: ['#cfe8c8', '#cfe8c8'],
   padding: ['#f2f2f2', '#f2f2f2'],
@@ -313,7 +313,8 @@ const MAX_DETAILED_REGIONS = 400
 function renderSvgMap(snapshot: HeapSnapshot, options: { width: number; title: string | undefined }): string {
   const margin = 16
   const labelWidth = 92
-  const plotWidth = options.width - 2 * margin - labelWidth
+  const shareWidth = 64
+  const plotWidth = options.width - 2 * margin - labelWidth - shareWidth
   const layout = layoutHeapMap(snapshot, plotWidth, 10)
   const rows = layout.rows
   // Many rows (a heap of thousands of chunks) get thinner, so the picture stays on a screen or two.
@@ -385,6 +386,31 @@ function renderSvgMap(snapshot: HeapSnapshot, options: { width: number; title: s
       out.push(`<path d="${d}" fill="none" stroke="${FILLS[kind][0]}" stroke-width="${rowHeight}"/>`)
     }
   }
+  // Each row's share of free bytes, on the right: the barcode of a fragmented heap, in figures.
+  const rowBytes = new Float64Array(rows)
+  const rowFree = new Float64Array(rows)
+  for (const region of layout.regions) {
+    if (region.kind === 'foreign' || region.kind === 'padding') continue
+    for (const piece of pieces(region)) {
+      const bytes = (region.bytes * piece.width) / region.units
+      rowBytes[piece.row] += bytes
+      if (region.kind === 'free' || region.kind === 'deferred') rowFree[piece.row] += bytes
+    }
+  }
+  const shares: string[] = []
+  for (let row = 0; row < rows; row++) {
+    if (rowBytes[row] === 0) continue
+    const percent = (100 * rowFree[row]) / rowBytes[row]
+    const text = percent === 0 ? '0%' : percent < 1 ? '<1%' : `${Math.round(percent)}%`
+    shares.push(`<text x="${plotX + plotWidth + 8}" y="${n(rowY(row) + rowHeight / 2 + 4)}">${escapeXml(text)}</text>`)
+  }
+  out.push(
+    `<text x="${plotX + plotWidth + 8}" y="${top - 6}" font-size="10" fill="#777">free</text>`,
+    `<g font-size="11" fill="${FILLS.free[0]}">`,
+    ...shares,
+    '</g>',
+  )
+
   for (const region of layout.regions) {
     if (!region.shortened) continue
     const [piece] = pieces(region)
@@ -424,7 +450,7 @@ function renderSvgMap(snapshot: HeapSnapshot, options: { width: number; title: s
   }
   const height = Math.ceil(y + margin - 10)
   return (
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${options.width}" height="${height}" viewBox="0 0 ${options.width} ${height}" font-family="${escapeXml(FONT)}">\n` +
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${options.width}" height="${height}" viewBox="0 0 ${options.width} ${height}" font-family="${escapeXml(FONT)}" shape-rendering="crispEdges">\n` +
     `<title>${escapeXml(`${title}: ${summaryLine(snapshot)}`)}</title>\n` +
     `<defs><pattern id="foreign" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#f6dede"/><rect width="2" height="6" fill="#c98c8c"/></pattern></defs>\n` +
     `<rect width="100%" height="100%" fill="#ffffff"/>\n` +

@@ -127,7 +127,7 @@ async function replayCommand(args: readonly string[], io: CliIo): Promise<number
   }
 
   const progress = new Progress(io)
-  progress.draw(`replaying ${trace.name} (${formatInteger(trace.opCount)} requests) with ${allocator}, ${options.repeat} timed runs`)
+  progress.draw(`replaying ${trace.name} (${formatInteger(trace.opCount)} requests) with ${allocator}, ${options.repeat} timed run${options.repeat === 1 ? '' : 's'}`)
   const loaded: LoadedTrace = { name: trace.name, source: path, trace }
   let report
   try {

@@ -33,5 +33,7 @@ export function wellFormedSvg(svg: string): boolean {
       stack.push(name)
     }
   }
+  // A bare < or & in text breaks the whole document in a browser.
+  if (/<(?![a-zA-Z/!?])|&(?!(amp|lt|gt|quot|#\d+|#39);)/.test(svg)) return false
   return stack.length === 0 && svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"') && svg.trimEnd().endsWith('</svg>')
 }

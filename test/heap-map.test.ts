@@ -38,6 +38,8 @@ function expectWellFormed(svg: string): void {
     else stack.push(name)
   }
   expect(stack).toEqual([])
+  // A bare < or & in text breaks the whole document in a browser.
+  expect(svg).not.toMatch(/<(?![a-zA-Z/!?])|&(?!(amp|lt|gt|quot|#\d+|#39);)/)
   expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
   expect(svg.trimEnd().endsWith('</svg>')).toBe(true)
 }
@@ -132,6 +134,24 @@ describe('renderHeapMap svg', () => {
     expect(svg).toContain('width="800"')
     expect(svg).not.toMatch(/<script|<image|<foreignObject|href=|@import|url\((?!#)/)
     for (const text of ['live 3 (12.0 KiB)', 'deferred 1 (64 B)', 'not ours 1.00 MiB in 1 gap', '>break<', '≈']) expect(svg).toContain(text)
+  })
+
+  it('gives each row its share of free bytes', () => {
+    const snapshot: HeapSnapshot = {
+      backend: 'native',
+      source: 'brk',
+      strategy: 'best-fit',
+      stats: { heapStart: BASE, heapEnd: BASE + 0x10_0000 + 16 + 0x10_0000, heapBytes: 0x20_0010, topBytes: 0, segments: 1 },
+      chunks: [
+        { address: BASE, size: 0x10_0000, state: 'live' },
+        { address: BASE + 0x10_0000, size: 16, state: 'free' },
+        { address: BASE + 0x10_0010, size: 0x10_0000, state: 'live' },
+      ],
+    }
+    const svg = renderHeapMap(snapshot, { format: 'svg' })
+    expectWellFormed(svg)
+    expect(svg).toContain('>&lt;1%</text>')
+    expect(svg).toContain('>0%</text>')
   })
 
   it('stays small for a heap of many chunks', () => {
