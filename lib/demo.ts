@@ -92,7 +92,7 @@ function freeTable(heap: Heap): ChunkInfo[] {
 function describeTable(heap: Heap): string {
   const start = heap.stats().heapStart
   const records = freeTable(heap).map((chunk) => `(+${(chunk.address - start).toString(16)}, ${chunk.size})`)
-  return records.length === 0 ? 'the table is empty' : `the table holds ${records.length} record${records.length === 1 ? '' : 's'} (offset, size): ${records.join(' ')}`
+  return records.length === 0 ? 'The table is empty.' : `The table holds ${records.length} record${records.length === 1 ? '' : 's'} (offset, size): ${records.join(' ')}`
 }
 
 function sizeAt(heap: Heap, address: number): number {

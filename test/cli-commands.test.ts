@@ -113,7 +113,7 @@ const STORY = [
   /^1\. The program break$/m,
   /\[heap\] before: /,
   /^2\. Freed chunks go into the table$/m,
-  /the table holds 3 records \(offset, size\): \(\+200, 2048\) \(\+c00, 1024\) \(\+1200, 3072\)/,
+  /The table holds 3 records \(offset, size\): \(\+200, 2048\) \(\+c00, 1024\) \(\+1200, 3072\)/,
   /alloc\(900\): b \(2048\) and f \(3072\) fit too, but best fit took d, the smallest chunk that fits/,
   /The 1024-byte chunk was split: 912 bytes for the request, and the other 112 bytes stay in the table/,
   /alloc\(2048\): b is exactly 2048 bytes, so the search stopped there; 1 record examined\./,
