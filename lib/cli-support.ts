@@ -23,8 +23,10 @@ export interface CliIo {
 /** A subcommand: its synopsis line for the main help, its own help, and how it runs. */
 export interface Command {
   name: string
-  /** What follows the name in the main help (it may run on to a second, indented line). */
-  synopsis: string
+  /** The arguments after the name in the main help: "[TRACE...]". */
+  usage: string
+  /** One sentence for the main help; it is wrapped to the terminal's 80 columns. */
+  summary: string
   help: string
   run(args: readonly string[], io: CliIo): Promise<number>
 }

@@ -124,8 +124,8 @@ function processIo(): CliIo {
 
 const BENCH_COMMAND: Command = {
   name: 'bench',
-  synopsis: `[TRACE...]   replay allocation traces against the heap's strategies and
-                     the process's malloc; report speed, memory use, utilization`,
+  usage: '[TRACE...]',
+  summary: "replay allocation traces against the heap's strategies and the process's malloc; report speed, memory use, utilization",
   help: BENCH_HELP,
   run: (args, io) => bench(args, io),
 }
@@ -137,10 +137,17 @@ function findCommand(name: string | undefined): Command | undefined {
   return COMMANDS.find((command) => command.name === name)
 }
 
+/** "  bench [TRACE...]   replay ...", the summary wrapped beside the usage (or under a long one). */
+function commandLine(command: Command): string {
+  const usage = `  ${command.name} ${command.usage}`.trimEnd()
+  const summary = wrapWords(command.summary, 21, 80)
+  return usage.length <= 19 ? usage.padEnd(21) + summary.slice(21) : `${usage}\n${summary}`
+}
+
 export const MAIN_HELP = `Usage: ${PROGRAM} <command> [options]
 
 Commands:
-${COMMANDS.map((command) => `  ${command.name} ${command.synopsis}`).join('\n')}
+${COMMANDS.map(commandLine).join('\n')}
 
 Options:
   -h, --help         show this help

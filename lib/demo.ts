@@ -249,7 +249,8 @@ async function demo(args: readonly string[], io: CliIo): Promise<number> {
 
 export const DEMO_COMMAND: Command = {
   name: 'demo',
-  synopsis: `             the original note's story, live on this process's heap`,
+  usage: '',
+  summary: "the original note's story, live on this process's heap",
   help: DEMO_HELP,
   run: demo,
 }

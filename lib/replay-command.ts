@@ -183,8 +183,8 @@ async function replayCommand(args: readonly string[], io: CliIo): Promise<number
 
 export const REPLAY_COMMAND: Command = {
   name: 'replay',
-  synopsis: `TRACE       replay one trace against one allocator; --map, --timeline
-                     draw our heap at its peak and over time (SVG)`,
+  usage: 'TRACE',
+  summary: 'replay one trace against one allocator; --map and --timeline draw our heap at its peak and over time (SVG)',
   help: REPLAY_HELP,
   run: replayCommand,
 }
