@@ -65,11 +65,10 @@ export function renderTimeline(pictures: TracePictures, options: TimelineOptions
   const n = (value: number): string => String(Math.round(value * 10) / 10)
   const out: string[] = []
 
-  const peakSample = samples.reduce((best, s) => (s.heapBytes > best.heapBytes ? s : best), samples[0])
   const peakLive = samples.reduce((best, s) => Math.max(best, s.liveBytes), 0)
   const title = options.title ?? `${pictures.strategy} replaying ${pictures.trace}: memory held and live over ${formatInteger(pictures.ops)} requests`
   const subtitle =
-    `peak held ${humanBytes(peakSample.heapBytes)} near request ${formatInteger(peakSample.op)}, peak live ${humanBytes(peakLive)}` +
+    `peak held ${humanBytes(pictures.peak.stats.heapBytes)} at request ${formatInteger(pictures.peakOp)}, peak live ${humanBytes(peakLive)} (usable bytes)` +
     `; sampled every ${formatInteger(samples.length > 1 ? samples[1].op - samples[0].op : 1)} requests` +
     (pictures.stopped ? `; stopped at request ${formatInteger(pictures.stopped.op)}: ${pictures.stopped.code}` : '')
   out.push(
@@ -127,7 +126,7 @@ export function renderTimeline(pictures: TracePictures, options: TimelineOptions
   const leftOfLine = peakX > margin.left + plotWidth / 2
   out.push(
     `<line x1="${n(peakX)}" y1="${margin.top}" x2="${n(peakX)}" y2="${bottom}" stroke="${PEAK_COLOUR}" stroke-width="1" stroke-dasharray="4 3"/>`,
-    `<text x="${n(peakX + (leftOfLine ? -6 : 6))}" y="${margin.top + bytesHeight + 16}" font-size="11" fill="${PEAK_COLOUR}"${leftOfLine ? ' text-anchor="end"' : ''}>${escapeXml(`the heap map's moment: ${humanBytes(pictures.peak.stats.heapBytes)} held, request ${formatInteger(pictures.peakOp)}`)}</text>`,
+    `<text x="${n(peakX + (leftOfLine ? -6 : 6))}" y="${margin.top + bytesHeight + 16}" font-size="11" fill="${PEAK_COLOUR}"${leftOfLine ? ' text-anchor="end"' : ''}>${escapeXml(`peak: ${humanBytes(pictures.peak.stats.heapBytes)} held (the moment --map draws)`)}</text>`,
   )
 
   // Legend, top right inside the plot.
@@ -136,7 +135,7 @@ export function renderTimeline(pictures: TracePictures, options: TimelineOptions
   const atPeak = pictures.peak.stats.heapBytes > 0 ? pictures.peak.chunks.reduce((sum, c) => (c.state === 'live' ? sum + c.size : sum), 0) / pictures.peak.stats.heapBytes : null
   const entries: [string, string][] = [
     [HEAP_COLOUR, 'held from the OS (heap bytes)'],
-    [LIVE_COLOUR, 'live (in chunks in use)'],
+    [LIVE_COLOUR, 'live (usable bytes of chunks in use)'],
   ]
   entries.forEach(([colour, text], i) => {
     out.push(
