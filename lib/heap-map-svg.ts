@@ -157,7 +157,10 @@ export function renderSvgMap(snapshot: HeapSnapshot, options: { width: number; t
     x += itemWidth
   }
   y += 22
-  const notes = [`Addresses rise left to right, row by row; offsets are from the heap's start (${hex(snapshot.stats.heapStart)}).`]
+  const notes = [
+    `Addresses rise left to right, row by row; offsets are from the heap's start (${hex(snapshot.stats.heapStart)}).`,
+    'The column on the right: the share of each row\'s bytes in free chunks (the top is not counted).',
+  ]
   if (layout.regions.some((r) => r.shortened)) notes.push('≈ marks a gap drawn shorter than it is (someone else\'s memory, larger than the whole heap).')
   for (const note of notes) {
     out.push(`<text x="${margin}" y="${y}" font-size="11" fill="#555">${escapeXml(note)}</text>`)

@@ -170,7 +170,7 @@ async function replayCommand(args: readonly string[], io: CliIo): Promise<number
     )
     if (pictures !== undefined) {
       if (values.map !== undefined) io.stdout.write(`heap map at the peak (request ${formatInteger(pictures.peakOp)}, ${humanBytes(pictures.peak.stats.heapBytes)} held): ${values.map}\n`)
-      if (values.timeline !== undefined) io.stdout.write(`timeline (${pictures.samples.length} samples): ${values.timeline}\n`)
+      if (values.timeline !== undefined) io.stdout.write(`timeline (${pictures.samples.length} sample${pictures.samples.length === 1 ? '' : 's'}): ${values.timeline}\n`)
       if (pictures.stopped) io.stdout.write(`the pictures stop at request ${formatInteger(pictures.stopped.op)}: ${pictures.stopped.code}\n`)
     }
   }
