@@ -115,25 +115,19 @@ export function byteOption(command: string, name: string, text: string | undefin
  */
 export function checkOutputFile(command: string, option: string, path: string): void {
   if (path === '') throw new UsageError(`--${option} needs a file name`, command)
-  let exists = false
+  let existing: ReturnType<typeof statSync>
   try {
-    exists = true
-    if (statSync(path).isDirectory()) throw new UsageError(`--${option} ${path} is a directory; give a file name`, command)
+    existing = statSync(path, { throwIfNoEntry: false })
   } catch (error) {
-    if (error instanceof UsageError) throw error
-    exists = false // does not exist yet: its directory decides
+    throw new UsageError(`--${option} ${path}: ${(error as Error).message}`, command)
   }
-  if (exists) {
-    try {
-      accessSync(path, constants.W_OK)
-    } catch {
-      throw new UsageError(`--${option} ${path}: the file is not writable`, command)
-    }
-  }
+  if (existing?.isDirectory()) throw new UsageError(`--${option} ${path} is a directory; give a file name`, command)
+  // An existing file must be writable itself; a new one needs a writable directory.
+  const [target, what] = existing === undefined ? [dirname(resolve(path)), 'the directory does not exist or is not writable'] : [path, 'the file is not writable']
   try {
-    accessSync(dirname(resolve(path)), constants.W_OK)
+    accessSync(target, constants.W_OK)
   } catch {
-    throw new UsageError(`--${option} ${path}: the directory does not exist or is not writable`, command)
+    throw new UsageError(`--${option} ${path}: ${what}`, command)
   }
 }
 
