@@ -23,7 +23,18 @@ import {
 import { expandTracePaths, loadTraces, runBench, type TraceSource } from './bench/run'
 import { renderSvg } from './bench/svg'
 import type { BenchOptions, BenchReport } from './bench/types'
-import { PROGRAM, Progress, UsageError, type Command, byteOption, checkOutputFile, colorWanted, parseCommandArgs, wholeNumberOption, type CliIo } from './cli-support'
+import {
+  PROGRAM,
+  Progress,
+  UsageError,
+  byteOption as commandByteOption,
+  checkOutputFile,
+  colorWanted,
+  parseCommandArgs,
+  wholeNumberOption,
+  type CliIo,
+  type Command,
+} from './cli-support'
 import { DEMO_COMMAND } from './demo'
 import { REPLAY_COMMAND } from './replay-command'
 
@@ -219,9 +230,13 @@ function parseBenchArgs(args: readonly string[]) {
 }
 
 const benchUsage = (message: string): UsageError => new UsageError(message, 'bench')
-const wholeNumber = (name: string, text: string | undefined, fallback: number, min: number): number =>
-  wholeNumberOption('bench', name, text, fallback, min)
-const bytes = (name: string, text: string | undefined, fallback: number): number => byteOption('bench', name, text, fallback)
+function wholeNumber(name: string, text: string | undefined, fallback: number, min: number): number {
+  return wholeNumberOption('bench', name, text, fallback, min)
+}
+
+function byteOption(name: string, text: string | undefined, fallback: number): number {
+  return commandByteOption('bench', name, text, fallback)
+}
 
 function parseAllocators(text: string | undefined): string[] {
   if (text === undefined) return [...REPLAY_ALLOCATORS]
@@ -261,10 +276,10 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
     allocators: parseAllocators(values.allocators),
     repeat: wholeNumber('repeat', values.repeat, DEFAULT_REPEAT, 1),
     touch: values['no-touch'] !== true,
-    growth: bytes('growth', values.growth, DEFAULT_GROWTH),
-    segregateSmall: bytes('segregate-small', values['segregate-small'], 0),
-    alignment: bytes('alignment', values.alignment, DEFAULT_ALIGNMENT),
-    maxLiveBytes: bytes('max-live', values['max-live'], DEFAULT_MAX_LIVE),
+    growth: byteOption('growth', values.growth, DEFAULT_GROWTH),
+    segregateSmall: byteOption('segregate-small', values['segregate-small'], 0),
+    alignment: byteOption('alignment', values.alignment, DEFAULT_ALIGNMENT),
+    maxLiveBytes: byteOption('max-live', values['max-live'], DEFAULT_MAX_LIVE),
   }
   if (options.growth > 2 ** 40) throw benchUsage(`--growth ${values.growth} is more than 1 TiB`)
   if (options.alignment < 8 || options.alignment > 4096 || (options.alignment & (options.alignment - 1)) !== 0) {
