@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { formatInteger, formatTraceTable, humanBytes } from './bench/format'
-import { runBench, type LoadedTrace } from './bench/run'
+import { runBench, type LoadedTrace, type RunHooks } from './bench/run'
 import type { BenchOptions } from './bench/types'
 import { PROGRAM, Progress, UsageError, byteOption, checkOutputFile, parseCommandArgs, progressBar, wholeNumberOption, type CliIo, type Command } from './cli-support'
 import { AllocatorError } from './errors'
@@ -71,8 +71,8 @@ type ReplayValues = ReturnType<typeof parseCommandArgs<typeof REPLAY_OPTIONS>>['
 const usage = (message: string): UsageError => new UsageError(message, 'replay')
 
 /**
- * The bench options of the timed run. Other allocators (a malloc library through --malloc)
- * join here: one allocator name and what the runner needs to run it.
+ * The bench options of the timed run: one allocator. A malloc library (--malloc NAME=LIBRARY)
+ * joins as bench's do: its NAME as the allocator here, and its replay in timedRunHooks.
  */
 function timedRunOptions(values: ReplayValues): BenchOptions {
   const allocator = values.allocator ?? 'best-fit'
@@ -94,6 +94,11 @@ function timedRunOptions(values: ReplayValues): BenchOptions {
     alignment,
     maxLiveBytes: Infinity,
   }
+}
+
+/** How the runner replays: replay() for our strategies and libc. */
+function timedRunHooks(progress: Progress): RunHooks {
+  return { onWarning: (message) => progress.message(`${PROGRAM}: warning: ${message}\n`) }
 }
 
 async function replayCommand(args: readonly string[], io: CliIo): Promise<number> {
@@ -131,7 +136,7 @@ async function replayCommand(args: readonly string[], io: CliIo): Promise<number
   const loaded: LoadedTrace = { name: trace.name, source: path, trace }
   let report
   try {
-    report = runBench([loaded], options, { onWarning: (message) => progress.message(`${PROGRAM}: warning: ${message}\n`) })
+    report = runBench([loaded], options, timedRunHooks(progress))
   } finally {
     progress.finish('')
   }
