@@ -105,21 +105,31 @@ export function layoutHeapMap(snapshot: HeapSnapshot, unitsPerRow: number, targe
   const unitsFor = (region: { from: number; to: number }, scale: number): number =>
     Math.max(1, Math.round(region.to / scale) - Math.round(region.from / scale))
   const totalUnits = (scale: number): number => drawn.reduce((sum, region) => sum + unitsFor(region, scale), 0)
-  // The smallest power of two that fits the budget; where the regions' count alone overruns it,
-  // coarser scales stop helping, and the first one that no longer shortens the map much is taken.
+  // The smallest power of two that fits the budget (a quarter more, for the units small regions
+  // gain); where the regions' count alone overruns it, coarser scales stop helping, and the first
+  // one that no longer shortens the map much is taken.
   const budget = unitsPerRow * targetRows
   let scale = nextPowerOfTwo(drawnOffset / budget)
-  for (let total = totalUnits(scale); total > budget && scale < 2 ** 40; ) {
+  for (let total = totalUnits(scale); total > budget * 1.25 && scale < 2 ** 40; ) {
     const coarser = totalUnits(scale * 2)
     if (coarser > total * 0.9) break
     scale *= 2
     total = coarser
   }
+  const unitCounts = drawn.map((region) => unitsFor(region, scale))
+  // The units small regions gained push a map that fitted its rows a few cells into one more; the
+  // largest region gives them back when that costs it under a tenth of its length.
+  const total = unitCounts.reduce((sum, units) => sum + units, 0)
+  const overflow = total % unitsPerRow
+  if (total > budget && overflow > 0) {
+    const largest = unitCounts.indexOf(Math.max(...unitCounts))
+    if (unitCounts[largest] >= 10 * overflow) unitCounts[largest] -= overflow
+  }
   const regions: MapRegion[] = []
   const totals = Object.fromEntries(KINDS.map((kind) => [kind, { count: 0, bytes: 0 }])) as HeapMapLayout['totals']
   let unit = 0
-  for (const region of drawn) {
-    const units = unitsFor(region, scale)
+  for (const [index, region] of drawn.entries()) {
+    const units = unitCounts[index]
     const previous = regions.at(-1)
     const shade = previous !== undefined && previous.kind === region.kind ? ((1 - previous.shade) as 0 | 1) : 0
     regions.push({ kind: region.kind, offset: region.offset, bytes: region.bytes, shortened: region.shortened, shade, start: unit, units })

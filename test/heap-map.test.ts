@@ -67,6 +67,28 @@ describe('layoutHeapMap', () => {
     expect(layout.totals.deferred).toEqual({ count: 1, bytes: 64 })
   })
 
+  it('ends on whole rows when small chunks gained a few units, taking them from the largest region', () => {
+    const sizes: [number, 'live' | 'free'][] = [[304, 'live'], [5008, 'free'], [64, 'live'], [2000, 'live']]
+    let address = BASE
+    const chunks = sizes.map(([size, state]) => {
+      const chunk = { address, size, state }
+      address += size
+      return chunk
+    })
+    const snapshot: HeapSnapshot = {
+      backend: 'native',
+      source: 'brk',
+      strategy: 'best-fit',
+      stats: { heapStart: BASE, heapEnd: BASE + 65536, heapBytes: 65536, topBytes: 65536 - (address - BASE), segments: 1 },
+      chunks,
+    }
+    const layout = layoutHeapMap(snapshot, 64, 4)
+    expect(layout.scale).toBe(256)
+    expect(layout.units).toBe(256)
+    expect(layout.rows).toBe(4)
+    expect(layout.regions.map((r) => r.units)).toEqual([1, 20, 1, 8, 226])
+  })
+
   it('makes the map longer rather than lose chunks', () => {
     const chunks = Array.from({ length: 1000 }, (_, i) => ({ address: BASE + i * 16, size: 16, state: i % 2 ? 'free' : 'live' }) as const)
     const snapshot: HeapSnapshot = {
