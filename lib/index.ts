@@ -25,3 +25,4 @@ export type {
   TypedArray,
   TypedArrayConstructor,
 } from './types'
+export { renderHeapMap, type HeapMapOptions, type HeapSnapshot } from './heap-map'
