@@ -24,6 +24,7 @@ import {
 import { TraceArgumentError, expandTracePaths, loadTraces, runBench, type TraceSource } from './bench/run'
 import { renderSvg } from './bench/svg'
 import type { BenchOptions, BenchReport } from './bench/types'
+import { RECORD_HELP, recordCommand } from './cli-record'
 
 export interface CliIo {
   stdout: { write(text: string): unknown }
@@ -70,6 +71,8 @@ export const MAIN_HELP = `Usage: ${PROGRAM} <command> [options]
 Commands:
   bench [TRACE...]   replay allocation traces against the heap's strategies and
                      the process's malloc; report speed, memory use, utilization
+  record [-o FILE.rep] -- COMMAND [ARGS...]
+                     run COMMAND and record its malloc calls into a trace
 
 Options:
   -h, --help         show this help (${PROGRAM} bench --help: the bench options)
@@ -153,6 +156,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     if (first === '-h' || first === '--help' || first === 'help') {
       if (rest[0] === 'bench') {
         io.stdout.write(BENCH_HELP)
+      } else if (rest[0] === 'record') {
+        io.stdout.write(RECORD_HELP)
       } else if (rest.length > 0) {
         throw new UsageError(`unknown command ${JSON.stringify(rest[0])}`)
       } else {
@@ -165,6 +170,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       return 0
     }
     if (first === 'bench') return await bench(rest, io)
+    if (first === 'record') return await recordCommand(rest, io)
     if (first.startsWith('-')) throw new UsageError(`unknown option ${first}`)
     throw new UsageError(`unknown command ${JSON.stringify(first)} (the command is bench)`)
   } catch (error) {
