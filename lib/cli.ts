@@ -25,6 +25,7 @@ import { TraceArgumentError, expandTracePaths, loadTraces, runBench, type TraceS
 import { renderSvg } from './bench/svg'
 import type { BenchOptions, BenchReport } from './bench/types'
 import { RECORD_HELP, recordCommand } from './cli-record'
+import { mallocReplay, parseMallocSpecs, usableMallocs } from './malloc-rows'
 
 export interface CliIo {
   stdout: { write(text: string): unknown }
@@ -109,6 +110,11 @@ ${wrapWords(`${REPLAY_ALLOCATORS.join(', ')}. libc is the process's own malloc`,
                      the free space they split, apart from larger ones
                      (HeapOptions.segregateSmall; default 0: off)
   --max-live BYTES   skip traces whose peak live payload is larger (default 4G)
+  --malloc NAME=LIBRARY
+                     also replay with a malloc library (jemalloc, mimalloc, ...)
+                     preloaded in a child process, as row NAME; repeatable.
+                     libc then runs in a child too; their peak heap is the
+                     child's peak RSS growth. A library that fails: exit 1
   --seed N           seed of the built-in workloads (default 1)
   --ops N            requests per built-in workload (default ${DEFAULT_WORKLOAD_OPS})
   --json             print one JSON document instead of the tables
@@ -201,6 +207,7 @@ const BENCH_OPTIONS = {
   json: { type: 'boolean' },
   csv: { type: 'boolean' },
   svg: { type: 'string' },
+  malloc: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -305,6 +312,9 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
 
   const progress = new Progress(io)
   const warn = (message: string): void => progress.message(`${PROGRAM}: warning: ${message}\n`)
+  const mallocSpecs = parseMallocSpecs(values.malloc)
+  const mallocs = usableMallocs(mallocSpecs, (message) => progress.message(`${PROGRAM}: ${message}\n`))
+  options.allocators.push(...mallocs.map((spec) => spec.name))
   const loaded = loadTraces(sources, (index, source) =>
     progress.draw(`loading ${index + 1}/${sources.length} ${source.kind === 'file' ? basename(source.path) : source.workload}`),
   )
@@ -315,6 +325,7 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
     report = runBench(loaded.traces, options, {
       onProgress: (event) => progress.draw(formatProgress({ ...event, elapsedMs: progress.elapsed() }, progress.width())),
       onWarning: warn,
+      ...(mallocSpecs.length > 0 ? { replay: mallocReplay(mallocs) } : {}),
     })
   } catch (error) {
     progress.finish('')
@@ -359,7 +370,7 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
       return 1
     }
   }
-  return report.errors.length > 0 ? 1 : 0
+  return report.errors.length > 0 || mallocs.length < mallocSpecs.length ? 1 : 0
 }
 
 /** The progress line on a terminal; silent otherwise. Messages clear the line and redraw it. */
