@@ -82,7 +82,8 @@ function describe(trace: RecordedTrace): string {
   ]
   if (trace.unseenFrees > 0) parts.push(`unseen frees ${formatInteger(trace.unseenFrees)}`)
   const inherited = trace.inheritedBlocks > 0 && unknown > 0 ? ` (of ${formatInteger(trace.inheritedBlocks)} inherited blocks)` : ''
-  return `  ${relative(process.cwd(), trace.path) || trace.path}  ${trace.program} (${who})\n    ${parts.join(', ')}${inherited}\n`
+  const shown = relative(process.cwd(), trace.path)
+  return `  ${shown.startsWith('..') || shown === '' ? trace.path : shown}  ${trace.program} (${who})\n    ${parts.join(', ')}${inherited}\n`
 }
 
 export async function recordCommand(args: readonly string[], io: CliIo): Promise<number> {

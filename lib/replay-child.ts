@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { checkMallocLibrary } from './elf'
 import { AllocatorError, type ErrorCode } from './errors'
 import { packageRoot } from './package-root'
 import type { Trace } from './trace'
@@ -110,13 +111,20 @@ function resolveLibrary(library: string): string {
   return real
 }
 
+function usableLibrary(library: string): string {
+  const path = resolveLibrary(library)
+  const check = checkMallocLibrary(path)
+  if (!check.ok) throw new AllocatorError('ERR_UNSUPPORTED', `${path} cannot replace malloc: ${check.reason}`)
+  return path
+}
+
 /**
  * Replays `trace` with the 'libc' loop in a child process that preloads `library` (undefined:
  * the child's own glibc, so that glibc's memory is measured the same way).
  */
 export function replayInChild(trace: Trace, options: ChildReplayOptions, library: string | undefined): ChildReplayFigures {
   if (process.platform !== 'linux') throw new AllocatorError('ERR_UNSUPPORTED', `replaying another malloc needs Linux's LD_PRELOAD; this is ${process.platform}`)
-  const preload = library === undefined ? '' : resolveLibrary(library)
+  const preload = library === undefined ? '' : usableLibrary(library)
   const dir = mkdtempSync(join(tmpdir(), 'memory-allocator-replay-'))
   try {
     writeFileSync(join(dir, 'kinds'), trace.kinds)

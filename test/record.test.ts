@@ -4,7 +4,7 @@
  * through every allocator. A program that is missing skips its test and says so.
  */
 import { execFileSync } from 'node:child_process'
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
@@ -139,6 +139,16 @@ describe('the validator of recorded traces', () => {
   })
 })
 
+describe('the recorded traces kept in bench/traces', () => {
+  const kept = join(__dirname, '..', 'bench', 'traces')
+  it.each(readdirSync(kept).filter((name) => name.endsWith('.rep.gz')))('%s is valid and small', (name) => {
+    const path = join(kept, name)
+    expect(statSync(path).size).toBeLessThan(300 * 1024)
+    const checked = validateRep(readRep(path))
+    expect(loadTrace(path)).toMatchObject({ opCount: checked.ops, numIds: checked.ids, peakLiveBytes: checked.peakLiveBytes })
+  })
+})
+
 describe.skipIf(recorderPath() === undefined || nativeBinding() === undefined)('record', () => {
   const perl = available('perl')
   const python = available('python3 (/usr/bin/python3)', findProgram('python3') === undefined ? undefined : '/usr/bin/python3')
@@ -168,7 +178,7 @@ describe.skipIf(recorderPath() === undefined || nativeBinding() === undefined)('
   })
 
   it.skipIf(python === undefined)('records python3 with PYTHONMALLOC=malloc', async () => {
-    const script = 'import json, re\nrows = [{"id": i, "name": "n" * (i % 40), "tags": list(range(i % 9))} for i in range(3000)]\n' +
+    const script = 'import json, re\nrows = [{"id": i, "name": "n" * (i % 40), "tags": list(range(i % 9))} for i in range(1000)]\n' +
       'text = json.dumps(rows)\nback = json.loads(text)\nprint(len(re.findall(r"\\d+", text)), len(back))\n'
     const result = await record(python!, ['-c', script], { output: join(dir, 'python.rep'), env: { ...process.env, PYTHONMALLOC: 'malloc' }, ...quiet })
     expect(result.status).toBe(0)

@@ -80,6 +80,9 @@ describe.skipIf(nativeBinding() === undefined)('replay with a malloc library', (
     writeFileSync(join(dir, 'not-a-library.so'), 'text')
     expect(codeOf(() => replay(trace, { allocator: 'libc', library: join(dir, 'not-a-library.so') }))).toBe('ERR_UNSUPPORTED')
     expect(codeOf(() => replay(trace, { allocator: 'best-fit', library: JEMALLOC ?? '/lib/libc.so.6' }))).toBe('ERR_INVALID_OPTION')
+    // A library that loads but defines no malloc would time glibc under another name.
+    const zlib = ['/usr/lib/x86_64-linux-gnu/libz.so.1', '/lib/x86_64-linux-gnu/libz.so.1', '/usr/lib/aarch64-linux-gnu/libz.so.1'].find((path) => existsSync(path))
+    if (zlib !== undefined) expect(() => replay(trace, { allocator: 'libc', library: zlib })).toThrow(/does not define malloc/)
   })
 })
 
