@@ -112,7 +112,7 @@ export async function recordCommand(args: readonly string[], io: CliIo): Promise
   const how = result.status === 127 ? 'command not found' : result.status === 126 ? 'cannot execute' : result.signal !== null ? `ended by ${result.signal}` : `exit status ${result.status}`
   if (result.traces.length === 0) {
     io.stderr.write(
-      `${PROGRAM}: ${command} (${how}) left no trace: it made no malloc call the recorder saw, or it is statically linked or setuid, or ended by exec, _exit() or a signal\n`,
+      `${PROGRAM}: ${command} (${how}) left no trace: it made no malloc call the recorder saw, is statically linked or setuid, or ended by exec, _exit() or a signal (or the recorder said why above)\n`,
     )
   } else {
     io.stderr.write(`${PROGRAM}: recorded ${result.traces.length} trace${result.traces.length === 1 ? '' : 's'} of ${command} (${how}):\n`)

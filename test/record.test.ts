@@ -177,6 +177,16 @@ describe.skipIf(recorderPath() === undefined || nativeBinding() === undefined)('
     checkTrace(child)
   })
 
+  it.skipIf(perl === undefined)('drops the trace, and writes nothing into its files, when the program closes the recorder\'s descriptor', async () => {
+    const victim = join(dir, 'victim.txt')
+    const script = `use POSIX; my @x = map { "a" x $_ } 1..3000; POSIX::close($_) for 3..1023;
+      open(my $f, ">", "${victim}") or die; my @y = map { "b" x $_ } 1..3000; close $f;`
+    const result = await record(perl!, ['-e', script], { output: join(dir, 'closer.rep'), stdio: 'ignore' })
+    expect(result.status).toBe(0)
+    expect(result.traces).toEqual([])
+    expect(statSync(victim).size).toBe(0)
+  })
+
   it.skipIf(python === undefined)('records python3 with PYTHONMALLOC=malloc', async () => {
     const script = 'import json, re\nrows = [{"id": i, "name": "n" * (i % 40), "tags": list(range(i % 9))} for i in range(1000)]\n' +
       'text = json.dumps(rows)\nback = json.loads(text)\nprint(len(re.findall(r"\\d+", text)), len(back))\n'

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -132,6 +133,8 @@ static uint64_t live_bytes, peak_live_bytes;
 static uint64_t unknown_frees, unknown_reallocs, unseen_frees, inherited_blocks;
 
 static int ops_fd = -1;
+static dev_t ops_device;  // which file ops_fd must still be: a program may close our descriptor
+static ino_t ops_inode;   // and open one of its own files under the same number
 static char out[1 << 16];
 static size_t out_length;
 static int write_failed;
@@ -211,7 +214,25 @@ static int open_ops_file(void) {
     return -1;
   }
   unlink(path);  // exec, _exit or a crash leave nothing behind
+  // Far above the descriptors a program usually uses, so that it is not closed by mistake.
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, 700);
+  if (high >= 0) {
+    close(fd);
+    fd = high;
+  }
+  struct stat info;
+  if (fstat(fd, &info) != 0) {
+    close(fd);
+    return -1;
+  }
+  ops_device = info.st_dev;
+  ops_inode = info.st_ino;
   return fd;
+}
+
+static int ops_file_intact(void) {
+  struct stat info;
+  return fstat(ops_fd, &info) == 0 && info.st_dev == ops_device && info.st_ino == ops_inode;
 }
 
 static void flush_ops(void) {
@@ -220,7 +241,11 @@ static void flush_ops(void) {
     return;
   }
   if (ops_fd < 0) ops_fd = open_ops_file();
-  if (ops_fd < 0 || write_all(ops_fd, out, out_length) != 0) {
+  if (ops_fd >= 0 && !ops_file_intact()) {
+    say("the program closed the ops file of ", trace_path, "; this trace is dropped");
+    ops_fd = -1;  // the number is the program's now: never write or close it
+    write_failed = 1;
+  } else if (ops_fd < 0 || write_all(ops_fd, out, out_length) != 0) {
     if (ops_fd >= 0) say("cannot write the ops of ", trace_path, " (disk full?); this trace is dropped");
     write_failed = 1;
   }
@@ -395,7 +420,7 @@ static void after_fork_in_child(void) {
   unknown_frees = unknown_reallocs = unseen_frees = 0;
   out_length = 0;  // the parent writes its own buffered ops
   write_failed = 0;
-  if (ops_fd >= 0) close(ops_fd);  // shared with the parent (one file offset): not ours
+  if (ops_fd >= 0 && ops_file_intact()) close(ops_fd);  // shared with the parent (one file offset): not ours
   ops_fd = -1;
   choose_trace_path(getenv("MA_RECORD_FILE"));
 }
@@ -528,7 +553,7 @@ static void finish(void) {
     state = kOff;  // later calls (other threads, later destructors) pass straight through
     flush_ops();
     if (op_count > 0 && !write_failed) write_trace();
-    if (ops_fd >= 0) close(ops_fd);
+    if (ops_fd >= 0 && ops_file_intact()) close(ops_fd);
     ops_fd = -1;
   }
   --busy;
