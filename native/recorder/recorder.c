@@ -113,7 +113,8 @@ static volatile int state = kUninitialized;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static char trace_path[4096];
-static char stem[4096];  // MA_RECORD_FILE without ".rep"
+static char main_path[4096];  // MA_RECORD_FILE as it was at start (a program may change its environment)
+static char stem[4096];       // main_path without ".rep"
 static char run_token[128];
 static pid_t launcher_pid;
 static pid_t forked_from;  // 0 unless this process began as a fork of a recorded one
@@ -188,10 +189,10 @@ static void append_unsigned(char* buffer, size_t capacity, uint64_t value) {
   append(buffer, capacity, digits);
 }
 
-static void choose_trace_path(const char* file) {
+static void choose_trace_path(void) {
   trace_path[0] = '\0';
   if (getppid() == launcher_pid) {
-    append(trace_path, sizeof trace_path, file);
+    append(trace_path, sizeof trace_path, main_path);
   } else {
     append(trace_path, sizeof trace_path, stem);
     append(trace_path, sizeof trace_path, ".");
@@ -422,7 +423,7 @@ static void after_fork_in_child(void) {
   write_failed = 0;
   if (ops_fd >= 0 && ops_file_intact()) close(ops_fd);  // shared with the parent (one file offset): not ours
   ops_fd = -1;
-  choose_trace_path(getenv("MA_RECORD_FILE"));
+  choose_trace_path();
 }
 
 // Called with `lock` held, on the first recorded call or from the constructor.
@@ -434,14 +435,15 @@ static void initialize(void) {
   const char* parent = getenv("MA_RECORD_PARENT");
   const char* run = getenv("MA_RECORD_RUN");
   if (file != NULL && file[0] == '/' && strlen(file) < sizeof stem - 32) {
-    stem[0] = '\0';
+    main_path[0] = stem[0] = '\0';
+    append(main_path, sizeof main_path, file);
     append(stem, sizeof stem, file);
     size_t length = strlen(stem);
     if (length > 4 && strcmp(stem + length - 4, ".rep") == 0) stem[length - 4] = '\0';
     launcher_pid = parent == NULL ? 0 : (pid_t)strtol(parent, NULL, 10);
     run_token[0] = '\0';
     if (run != NULL) append(run_token, sizeof run_token, run);
-    choose_trace_path(file);
+    choose_trace_path();
     pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
     state = kRecording;
   }
