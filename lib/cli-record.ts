@@ -18,12 +18,13 @@ realloc, reallocarray, free, posix_memalign, aligned_alloc, memalign, valloc
 and pvalloc into a malloc-lab .rep trace, ready for '${PROGRAM} bench FILE.rep'.
 
 One trace per process: COMMAND itself writes FILE.rep; a process it forks or
-runs writes FILE.PID.rep (FILE without .rep). A forked child records only the
+runs writes FILE.PID.rep (FILE without .rep); a program image that exec
+replaces writes FILE.PID.exec-K.rep first. A forked child records only the
 blocks it allocates itself. Each trace has a summary next to it (TRACE.json).
 free() of a pointer the recorder never saw allocated is counted there, never
-written. Blocks still live at exit are not freed in the trace. A process image
-replaced by exec, or ended by _exit() or a signal, leaves no trace. Statically
-linked and setuid programs ignore LD_PRELOAD and are not recorded.
+written. Blocks still live at exit are not freed in the trace. A process ended
+by _exit() or a signal leaves no trace. Statically linked and setuid programs
+ignore LD_PRELOAD and are not recorded.
 
 Options:
   -o, --output FILE  the trace of COMMAND (default ./COMMAND.rep); a name
@@ -72,7 +73,7 @@ function parseRecordArgs(args: readonly string[]): RecordArgs {
 }
 
 function describe(trace: RecordedTrace): string {
-  const who = `pid ${trace.pid}${trace.forkedFrom === null ? '' : `, forked from ${trace.forkedFrom}`}`
+  const who = `pid ${trace.pid}${trace.forkedFrom === null ? '' : `, forked from ${trace.forkedFrom}`}${trace.replacedByExec ? ', then replaced by exec' : ''}`
   const unknown = trace.unknownFrees + trace.unknownReallocs
   const parts = [
     `${formatInteger(trace.ops)} ops`,
@@ -112,7 +113,7 @@ export async function recordCommand(args: readonly string[], io: CliIo): Promise
   const how = result.status === 127 ? 'command not found' : result.status === 126 ? 'cannot execute' : result.signal !== null ? `ended by ${result.signal}` : `exit status ${result.status}`
   if (result.traces.length === 0) {
     io.stderr.write(
-      `${PROGRAM}: ${command} (${how}) left no trace: it made no malloc call the recorder saw, is statically linked or setuid, or ended by exec, _exit() or a signal (or the recorder said why above)\n`,
+      `${PROGRAM}: ${command} (${how}) left no trace: it made no malloc call the recorder saw, is statically linked or setuid, or ended by _exit() or a signal (or the recorder said why above)\n`,
     )
   } else {
     io.stderr.write(`${PROGRAM}: recorded ${result.traces.length} trace${result.traces.length === 1 ? '' : 's'} of ${command} (${how}):\n`)

@@ -52,6 +52,8 @@ export interface RecordedTrace {
   unseenFrees: number
   /** Blocks live in the parent when this process was forked. */
   inheritedBlocks: number
+  /** This image was replaced by exec (the trace is STEM.PID.exec-K.rep); the next image of the pid has its own. */
+  replacedByExec: boolean
 }
 
 export interface RecordOptions {
@@ -73,8 +75,8 @@ export interface RecordResult {
   output: string
 }
 
-/** The trace paths the recorder will use: main `STEM.rep`, the others `STEM.PID.rep`. */
-function tracePaths(output: string): { recorderFile: string; gzip: boolean } {
+/** The recorder writes plain text: FILE.rep.gz is recorded as FILE.rep and gzipped afterwards. */
+function splitGzip(output: string): { recorderFile: string; gzip: boolean } {
   const gzip = output.endsWith('.gz')
   return { recorderFile: gzip ? output.slice(0, -3) : output, gzip }
 }
@@ -83,7 +85,7 @@ function readSummaries(recorderFile: string, run: string, gzip: boolean): Record
   const dir = dirname(recorderFile)
   const stem = basename(recorderFile).replace(/\.rep$/, '')
   const escaped = stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-  const forkedSidecar = new RegExp(`^${escaped}\\.\\d+\\.rep\\.json$`)
+  const forkedSidecar = new RegExp(`^${escaped}\\.\\d+(\\.exec-\\d+)?\\.rep\\.json$`)
   const mainSidecar = `${basename(recorderFile)}.json`
   const traces: RecordedTrace[] = []
   for (const name of readdirSync(dir)) {
@@ -119,6 +121,7 @@ function readSummaries(recorderFile: string, run: string, gzip: boolean): Record
       unknownReallocs: number('unknownReallocs'),
       unseenFrees: number('unseenFrees'),
       inheritedBlocks: number('inheritedBlocks'),
+      replacedByExec: number('replacedByExec') === 1,
     })
   }
   const isMain = (trace: RecordedTrace): number => (trace.summaryPath === join(dir, mainSidecar) ? 0 : 1)
@@ -128,9 +131,10 @@ function readSummaries(recorderFile: string, run: string, gzip: boolean): Record
 /**
  * Runs `command args` with the recorder preloaded; resolves when it has exited, with its status
  * and the traces of this run. A command that cannot be started resolves with status 127 (not
- * found) or 126 (not executable), as a shell reports it, and no traces.
+ * found) or 126 (not executable), as a shell reports it, and no traces. Rejects with
+ * ERR_UNSUPPORTED when the recorder is not built, ERR_INVALID_OPTION for an unusable output.
  */
-export function record(command: string, args: readonly string[], options: RecordOptions = {}): Promise<RecordResult> {
+export async function record(command: string, args: readonly string[], options: RecordOptions = {}): Promise<RecordResult> {
   const library = recorderPath()
   if (library === undefined) {
     throw new AllocatorError('ERR_UNSUPPORTED', `the recorder library ${RECORDER_FILE} is not built (npm run build:native builds it; it needs Linux and a C compiler)`)
@@ -147,7 +151,7 @@ export function record(command: string, args: readonly string[], options: Record
   if (!isDirectory) throw new AllocatorError('ERR_INVALID_OPTION', `record: the directory of ${output} does not exist`)
   if (existsSync(output) && statSync(output).isDirectory()) throw new AllocatorError('ERR_INVALID_OPTION', `record: ${output} is a directory; give a file name`)
 
-  const { recorderFile, gzip } = tracePaths(output)
+  const { recorderFile, gzip } = splitGzip(output)
   const run = randomUUID()
   const base = options.env ?? process.env
   const env: NodeJS.ProcessEnv = {

@@ -177,6 +177,19 @@ describe.skipIf(recorderPath() === undefined || nativeBinding() === undefined)('
     checkTrace(child)
   })
 
+  it.skipIf(perl === undefined)('writes the trace of an image that exec replaces, and removes it again when exec fails', async () => {
+    const script = `my @a = map { "z" x $_ } 1..2000; exec("/nonexistent-program") or my @b = (1..50);
+      exec "${perl}", "-e", 'my @c = map { "y" x $_ } 1..3000'`
+    const result = await record(perl!, ['-e', script], { output: join(dir, 'exec.rep'), ...quiet })
+    expect(result.status).toBe(0)
+    expect(result.traces.map((trace) => trace.path)).toEqual([join(dir, 'exec.rep'), join(dir, `exec.${result.traces[0].pid}.exec-1.rep`)])
+    const [after, before] = result.traces
+    expect(after.pid).toBe(before.pid)
+    expect([after.replacedByExec, before.replacedByExec]).toEqual([false, true])
+    expect(checkTrace(before).allocs).toBeGreaterThan(2000)
+    expect(checkTrace(after).allocs).toBeGreaterThan(3000)
+  })
+
   it.skipIf(perl === undefined)('drops the trace, and writes nothing into its files, when the program closes the recorder\'s descriptor', async () => {
     const victim = join(dir, 'victim.txt')
     const script = `use POSIX; my @x = map { "a" x $_ } 1..3000; POSIX::close($_) for 3..1023;

@@ -8,7 +8,8 @@
 //   MA_RECORD_FILE    absolute path of the trace of the launched process
 //   MA_RECORD_PARENT  pid of the launcher. A process whose parent it is writes MA_RECORD_FILE;
 //                     any other (a forked child, a program it runs) writes STEM.PID.rep, where
-//                     STEM is MA_RECORD_FILE without its ".rep".
+//                     STEM is MA_RECORD_FILE without its ".rep". An image that exec replaces
+//                     writes STEM.PID.exec-K.rep (K = 1, 2, ...: the first free name).
 //   MA_RECORD_RUN     a token copied into each sidecar so that the launcher finds this run's files
 // Each trace gets a sidecar TRACE.json: pid, program, counts, and the frees and reallocs of
 // pointers the recorder never saw (counted, never written as ops: the format has no comments).
@@ -24,13 +25,15 @@
 //   or reallocating an inherited block counts as unknown.
 // - The trace is written at exit (an ELF destructor: also on exit() from any thread). Ops are
 //   buffered in an unlinked temporary file, since the header (peak live, ids, ops) comes first.
-//   A process image replaced by exec, or ended by _exit or a signal, leaves no trace.
+//   exec (the execve, execv, execvp, execvpe, fexecve and execl family) first writes the trace
+//   of the image it replaces. A process ended by _exit or a signal leaves no trace.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +121,8 @@ static char stem[4096];       // main_path without ".rep"
 static char run_token[128];
 static pid_t launcher_pid;
 static pid_t forked_from;  // 0 unless this process began as a fork of a recorded one
+static pid_t recording_pid;  // getpid() differs in a vfork child, which shares this memory
+static int replaced_by_exec;  // while writing the trace of an image that exec is replacing
 
 struct Slot {
   uintptr_t address;  // 0: empty
@@ -412,6 +417,7 @@ static void after_fork_in_child(void) {
   pthread_mutex_init(&lock, NULL);  // the child's only thread holds the inherited one
   if (state != kRecording) return;
   forked_from = getppid();
+  recording_pid = getpid();
   inherited_blocks = table_count;
   if (table != NULL) munmap(table, table_capacity * sizeof(struct Slot));
   table = NULL;
@@ -445,6 +451,7 @@ static void initialize(void) {
     if (run != NULL) append(run_token, sizeof run_token, run);
     choose_trace_path();
     pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+    recording_pid = getpid();
     state = kRecording;
   }
   --busy;
@@ -498,6 +505,7 @@ static void write_sidecar(void) {
   json_number(text, sizeof text, "unknownReallocs", unknown_reallocs);
   json_number(text, sizeof text, "unseenFrees", unseen_frees);
   json_number(text, sizeof text, "inheritedBlocks", inherited_blocks);
+  json_number(text, sizeof text, "replacedByExec", (uint64_t)replaced_by_exec);
   append(text, sizeof text, "\n}\n");
 
   char path[4200] = "";
@@ -570,6 +578,134 @@ __attribute__((constructor)) static void recorder_start(void) {
 }
 
 __attribute__((destructor)) static void recorder_stop(void) { finish(); }
+
+// ---- exec: the image being replaced writes what it recorded ----
+
+// The trace of an image that exec replaces: STEM.PID.exec-K.rep, K the first free number, since
+// the next image of the same pid writes the usual name. Removed again if exec fails.
+static char exec_trace_path[4200];
+
+static void write_trace_before_exec(void) {
+  if (busy || state != kRecording || getpid() != recording_pid) return;  // not in a vfork child
+  pthread_mutex_lock(&lock);
+  ++busy;
+  if (state == kRecording) {
+    flush_ops();
+    if (op_count > 0 && !write_failed) {
+      static char usual_path[4096];
+      memcpy(usual_path, trace_path, sizeof trace_path);
+      for (int k = 1; k < 1000; ++k) {
+        trace_path[0] = '\0';
+        append(trace_path, sizeof trace_path, stem);
+        append(trace_path, sizeof trace_path, ".");
+        append_unsigned(trace_path, sizeof trace_path, (uint64_t)getpid());
+        append(trace_path, sizeof trace_path, ".exec-");
+        append_unsigned(trace_path, sizeof trace_path, (uint64_t)k);
+        append(trace_path, sizeof trace_path, ".rep");
+        int fd = open(trace_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);  // claims the name
+        if (fd < 0) continue;
+        close(fd);
+        replaced_by_exec = 1;
+        write_trace();
+        replaced_by_exec = 0;
+        exec_trace_path[0] = '\0';
+        append(exec_trace_path, sizeof exec_trace_path, trace_path);
+        break;
+      }
+      memcpy(trace_path, usual_path, sizeof trace_path);
+    }
+  }
+  --busy;
+  pthread_mutex_unlock(&lock);
+}
+
+// exec returned: it failed, this image goes on and will write its whole trace at exit.
+static void exec_failed(void) {
+  if (exec_trace_path[0] == '\0' || getpid() != recording_pid) return;
+  int saved = errno;
+  unlink(exec_trace_path);
+  append(exec_trace_path, sizeof exec_trace_path, ".json");
+  unlink(exec_trace_path);
+  exec_trace_path[0] = '\0';
+  errno = saved;
+}
+
+typedef int (*execve_fn)(const char*, char* const[], char* const[]);
+typedef int (*execv_fn)(const char*, char* const[]);
+typedef int (*fexecve_fn)(int, char* const[], char* const[]);
+
+#define NEXT(type, name) ((type)dlsym(RTLD_NEXT, name))
+
+EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
+  write_trace_before_exec();
+  int result = NEXT(execve_fn, "execve")(path, argv, envp);
+  exec_failed();
+  return result;
+}
+
+EXPORT int execv(const char* path, char* const argv[]) {
+  write_trace_before_exec();
+  int result = NEXT(execv_fn, "execv")(path, argv);
+  exec_failed();
+  return result;
+}
+
+EXPORT int execvp(const char* file, char* const argv[]) {
+  write_trace_before_exec();
+  int result = NEXT(execv_fn, "execvp")(file, argv);
+  exec_failed();
+  return result;
+}
+
+EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
+  write_trace_before_exec();
+  int result = NEXT(execve_fn, "execvpe")(file, argv, envp);
+  exec_failed();
+  return result;
+}
+
+EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
+  write_trace_before_exec();
+  int result = NEXT(fexecve_fn, "fexecve")(fd, argv, envp);
+  exec_failed();
+  return result;
+}
+
+// The execl family collects its arguments into an argv and goes through the entries above.
+#define COLLECT_ARGS(first, list, argv)                             \
+  size_t count = 1; /* glibc declares the first argument nonnull */ \
+  va_list counting;                                                 \
+  va_copy(counting, list);                                          \
+  while (va_arg(counting, char*) != NULL) ++count;                  \
+  va_end(counting);                                                 \
+  char* argv[count + 1];                                            \
+  argv[0] = (char*)(first);                                         \
+  for (size_t i = 1; i <= count; ++i) argv[i] = va_arg(list, char*);
+
+EXPORT int execl(const char* path, const char* arg, ...) {
+  va_list list;
+  va_start(list, arg);
+  COLLECT_ARGS(arg, list, argv)
+  va_end(list);
+  return execv(path, argv);
+}
+
+EXPORT int execlp(const char* file, const char* arg, ...) {
+  va_list list;
+  va_start(list, arg);
+  COLLECT_ARGS(arg, list, argv)
+  va_end(list);
+  return execvp(file, argv);
+}
+
+EXPORT int execle(const char* path, const char* arg, ...) {
+  va_list list;
+  va_start(list, arg);
+  COLLECT_ARGS(arg, list, argv)
+  char* const* envp = va_arg(list, char* const*);
+  va_end(list);
+  return execve(path, argv, envp);
+}
 
 // ---- the interposed functions ----
 
