@@ -6,8 +6,9 @@
  * Memory: a malloc keeps its bookkeeping to itself, so the one honest figure is what the kernel
  * says: the child's peak resident set growth during the replay. The child reads VmRSS, resets
  * its peak (writing 5 to /proc/self/clear_refs), replays, and reads VmHWM; the growth is
- * VmHWM - VmRSS. It counts every page the malloc touched for the trace, its metadata, and the
- * replay's own per-id tables (16 bytes per trace id, the same for every malloc).
+ * VmHWM - VmRSS, less the replay's own two per-id tables (a pointer and a length per trace id,
+ * 16 bytes, which it allocates from the same malloc and fills during every run). What remains is
+ * every page the malloc touched for the trace's blocks and its own metadata.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -30,6 +31,9 @@ export interface ChildReplayFigures {
   /** Peak resident set growth of the child during the replay; null when it cannot be measured. */
   peakRssGrowthBytes: number | null
 }
+
+/** native/core/replay.cpp's TimedRun: std::vector<void*> blocks and std::vector<size_t> lengths, one entry per id. */
+const REPLAY_TABLE_BYTES_PER_ID = 16
 
 // Runs in the child (plain CommonJS, so that it also runs from the TypeScript sources in tests).
 // argv: addon path, trace directory, numIds, options JSON, library path or '' for none.
@@ -75,7 +79,8 @@ try {
   const hwmAfter = statusBytes('VmHWM')
   // Without the reset, the peak during the replay is known only if the replay set a new one.
   const known = rssBefore !== null && hwmAfter !== null && (resettable || hwmAfter > hwmBefore)
-  reply({ result, peakRssGrowthBytes: known ? Math.max(0, hwmAfter - rssBefore) : null })
+  const replayTables = ${REPLAY_TABLE_BYTES_PER_ID} * Number(numIds)
+  reply({ result, peakRssGrowthBytes: known ? Math.max(0, hwmAfter - rssBefore - replayTables) : null })
 } catch (error) {
   reply({ error: { code: error.code ?? 'ERR_UNSUPPORTED', message: error.message } })
 }
