@@ -4,7 +4,7 @@
  * through every allocator. A program that is missing skips its test and says so.
  */
 import { execFileSync } from 'node:child_process'
-import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
@@ -151,7 +151,8 @@ describe('the recorded traces kept in bench/traces', () => {
 
 describe.skipIf(recorderPath() === undefined || nativeBinding() === undefined)('record', () => {
   const perl = available('perl')
-  const python = available('python3 (/usr/bin/python3)', findProgram('python3') === undefined ? undefined : '/usr/bin/python3')
+  // The system's python first: a version manager's shim (pyenv) is a shell script that execs it.
+  const python = available('python3', existsSync('/usr/bin/python3') ? '/usr/bin/python3' : findProgram('python3'))
   const cc = available('cc')
 
   it.skipIf(perl === undefined)('records perl, and the child it forks as a trace of its own', async () => {
@@ -205,7 +206,8 @@ describe.skipIf(recorderPath() === undefined || nativeBinding() === undefined)('
       'text = json.dumps(rows)\nback = json.loads(text)\nprint(len(re.findall(r"\\d+", text)), len(back))\n'
     const result = await record(python!, ['-c', script], { output: join(dir, 'python.rep'), env: { ...process.env, PYTHONMALLOC: 'malloc' }, ...quiet })
     expect(result.status).toBe(0)
-    expect(result.traces.map((trace) => trace.path)).toEqual([join(dir, 'python.rep')])
+    expect(result.traces[0].path).toBe(join(dir, 'python.rep'))
+    expect(result.traces[0].program).toMatch(/python/)
     const checked = checkTrace(result.traces[0])
     expect(checked.allocs).toBeGreaterThan(20_000)
     expect(checked.reallocs).toBeGreaterThan(0)
