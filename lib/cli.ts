@@ -37,6 +37,8 @@ import {
 } from './cli-support'
 import { DEMO_COMMAND } from './demo'
 import { REPLAY_COMMAND } from './replay-command'
+import { RECORD_HELP, recordCommand } from './cli-record'
+import { mallocReplay, parseMallocSpecs, usableMallocs } from './malloc-rows'
 
 export type { CliIo, Command } from './cli-support'
 
@@ -96,6 +98,11 @@ ${wrapWords(`${REPLAY_ALLOCATORS.join(', ')}. libc is the process's own malloc`,
                      the free space they split, apart from larger ones
                      (HeapOptions.segregateSmall; default 0: off)
   --max-live BYTES   skip traces whose peak live payload is larger (default 4G)
+  --malloc NAME=LIBRARY
+                     also replay with a malloc library (jemalloc, mimalloc, ...)
+                     preloaded in a child process, as row NAME; repeatable.
+                     libc then runs in a child too; their peak heap is the
+                     child's peak RSS growth. A library that fails: exit 1
   --seed N           seed of the built-in workloads (default 1)
   --ops N            requests per built-in workload (default ${DEFAULT_WORKLOAD_OPS})
   --json             print one JSON document instead of the tables
@@ -142,7 +149,15 @@ const BENCH_COMMAND: Command = {
 }
 
 /** The subcommands, in the order the main help lists them. */
-export const COMMANDS: readonly Command[] = [BENCH_COMMAND, REPLAY_COMMAND, DEMO_COMMAND]
+const RECORD_COMMAND: Command = {
+  name: 'record',
+  usage: '[-o FILE.rep] -- COMMAND [ARGS...]',
+  summary: 'run COMMAND and record its malloc calls into a trace',
+  help: RECORD_HELP,
+  run: recordCommand,
+}
+
+export const COMMANDS: readonly Command[] = [BENCH_COMMAND, REPLAY_COMMAND, RECORD_COMMAND, DEMO_COMMAND]
 
 function findCommand(name: string | undefined): Command | undefined {
   return COMMANDS.find((command) => command.name === name)
@@ -222,6 +237,7 @@ const BENCH_OPTIONS = {
   json: { type: 'boolean' },
   csv: { type: 'boolean' },
   svg: { type: 'string' },
+  malloc: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -300,6 +316,9 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
 
   const progress = new Progress(io)
   const warn = (message: string): void => progress.message(`${PROGRAM}: warning: ${message}\n`)
+  const mallocSpecs = parseMallocSpecs(values.malloc)
+  const mallocs = usableMallocs(mallocSpecs, (message) => progress.message(`${PROGRAM}: ${message}\n`))
+  options.allocators.push(...mallocs.map((spec) => spec.name))
   const loaded = loadTraces(sources, (index, source) =>
     progress.draw(`loading ${index + 1}/${sources.length} ${source.kind === 'file' ? basename(source.path) : source.workload}`),
   )
@@ -311,6 +330,7 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
     report = runBench(loaded.traces, options, {
       onProgress: (event) => progress.draw(formatProgress({ ...event, elapsedMs: progress.elapsed() }, progress.width())),
       onWarning: warn,
+      ...(mallocSpecs.length > 0 ? { replay: mallocReplay(mallocs) } : {}),
     })
   } catch (error) {
     progress.finish('')
@@ -355,5 +375,5 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
       return 1
     }
   }
-  return report.errors.length > 0 ? 1 : 0
+  return report.errors.length > 0 || mallocs.length < mallocSpecs.length ? 1 : 0
 }

@@ -5,6 +5,7 @@
 import { nativeBinding, nativeUnavailableReason } from './binding'
 import { AllocatorError, describeValue } from './errors'
 import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_TRIM_THRESHOLD, STRATEGIES } from './options'
+import { replayInChild } from './replay-child'
 import type { Trace } from './trace'
 import type { Strategy } from './types'
 
@@ -24,6 +25,12 @@ export interface ReplayOptions {
   /** As HeapOptions.segregateSmall (default 0: off). */
   segregateSmall?: number
   source?: 'brk' | 'mmap'
+  /**
+   * With allocator 'libc': a malloc shared library (jemalloc, mimalloc, tcmalloc, ...) that a
+   * child process preloads to run the same 'libc' loop; peakHeapBytes is then the child's peak
+   * resident set growth during the replay (null with touch: false). See lib/replay-child.ts.
+   */
+  library?: string
 }
 
 export interface ReplayResult {
@@ -35,7 +42,7 @@ export interface ReplayResult {
   runsNsPerOp: number[]
   /** Payload bytes by the malloc-lab rule. */
   peakLiveBytes: number
-  /** Most memory held from the OS during the run; null for 'libc'. */
+  /** Most memory held from the OS during the run; null for 'libc'; for a library, peak RSS growth. */
   peakHeapBytes: number | null
   /** peakLiveBytes / peakHeapBytes; null for 'libc'. */
   utilization: number | null
@@ -64,6 +71,7 @@ export function replay(trace: Trace, options: ReplayOptions): ReplayResult {
   if (options.touch !== undefined && typeof options.touch !== 'boolean') {
     throw new AllocatorError('ERR_INVALID_OPTION', `replay option touch must be a boolean, got ${describeValue(options.touch)}`)
   }
+  if (options.library !== undefined) return replayLibrary(trace, options)
   const trimThreshold = options.trimThreshold === Infinity ? Infinity : wholeNumber('trimThreshold', options.trimThreshold, DEFAULT_TRIM_THRESHOLD, 0)
   const alignment = wholeNumber('alignment', options.alignment, DEFAULT_ALIGNMENT, 8)
   if (alignment > 4096 || (alignment & (alignment - 1)) !== 0) {
@@ -90,5 +98,35 @@ export function replay(trace: Trace, options: ReplayOptions): ReplayResult {
     metadataBytes: result.metadataBytes,
     brkCalls: result.brkCalls,
     searchSteps: result.searchSteps,
+  }
+}
+
+function replayLibrary(trace: Trace, options: ReplayOptions): ReplayResult {
+  if (options.allocator !== 'libc') {
+    throw new AllocatorError('ERR_INVALID_OPTION', `replay option library goes with allocator 'libc' (the library replaces libc's malloc), got allocator ${describeValue(options.allocator)}`)
+  }
+  if (typeof options.library !== 'string' || options.library === '') {
+    throw new AllocatorError('ERR_INVALID_OPTION', `replay option library must be the path of a malloc shared library, got ${describeValue(options.library)}`)
+  }
+  const touch = options.touch ?? true
+  const figures = replayInChild(trace, { touch, repeat: wholeNumber('repeat', options.repeat, 1, 1) }, options.library)
+  return childResult(options.library, trace, figures, touch)
+}
+
+/** A ReplayResult from a child replay: memory is the child's peak RSS growth, and only when the bytes were touched. */
+export function childResult(allocator: string, trace: Trace, figures: ReturnType<typeof replayInChild>, touch: boolean): ReplayResult {
+  const peakHeapBytes = touch ? figures.peakRssGrowthBytes : null
+  return {
+    allocator,
+    trace: trace.name,
+    ops: trace.opCount,
+    nsPerOp: figures.nsPerOp,
+    runsNsPerOp: figures.runsNsPerOp,
+    peakLiveBytes: figures.peakLiveBytes,
+    peakHeapBytes,
+    utilization: peakHeapBytes === null || peakHeapBytes === 0 ? null : figures.peakLiveBytes / peakHeapBytes,
+    metadataBytes: null,
+    brkCalls: null,
+    searchSteps: null,
   }
 }
