@@ -2,11 +2,12 @@
  * createHeap and the Heap facade over either backend: handles and their lifetimes, leak
  * tracking, and the checks that turn misuse into AllocatorErrors. No allocation logic lives here.
  */
+import { constants as bufferConstants } from 'node:buffer'
 import type { NativeBinding } from '../binding'
 import type { HeapBackend } from './backend'
 import { forcedJsReason, nativeBinding, nativeUnavailableReason } from './binding'
 import { AllocatorError, describeValue } from './errors'
-import { ArrayHandleImpl, type ChunkState, type HandleOwner, HandleImpl } from './handle'
+import { ArrayHandleImpl, ChunkState, type HandleOwner, HandleImpl, hex, inspectCustom } from './handle'
 import { JsBumpHeap } from './js-heap'
 import { LeakTracker, leakError, toRecord } from './leaks'
 import { NativeBackend } from './native-heap'
@@ -29,6 +30,9 @@ import type {
 } from './types'
 
 let warnedAboutFallback = false
+
+const FREED_BY_HANDLE = 'through this handle'
+
 
 export function createHeap(options?: HeapOptions): Heap {
   const resolved = resolveOptions(options)
@@ -60,6 +64,8 @@ function createNativeBackend(binding: NativeBinding, options: ResolvedOptions): 
     trimThreshold: options.trimThreshold,
     maxHeapBytes: options.maxHeapBytes ?? 0,
     segregateSmall: options.segregateSmall,
+    views: options.views ?? 'revocable',
+    maxViewBytes: bufferConstants.MAX_LENGTH,
   })
 }
 
@@ -71,6 +77,12 @@ function createJsBackend(options: ResolvedOptions, fallbackReason: string | unde
   if (options.strategy !== undefined && options.strategy !== 'bump') {
     throw new AllocatorError('ERR_UNSUPPORTED', `strategy '${options.strategy}' needs the native backend; the js heap supports 'bump' only${why}`)
   }
+  if (options.views === 'revocable') {
+    throw new AllocatorError(
+      'ERR_UNSUPPORTED',
+      `views 'revocable' needs the native backend; the js heap's views are 'shared' (one buffer: a freed chunk's views stay readable until reset)${why}`,
+    )
+  }
   const max = options.maxHeapBytes
   const maxHeapBytes = max === undefined || max === Infinity ? DEFAULT_JS_MAX_HEAP_BYTES : max
   try {
@@ -79,6 +91,11 @@ function createJsBackend(options: ResolvedOptions, fallbackReason: string | unde
     if (!(error instanceof RangeError)) throw error
     throw new AllocatorError('ERR_OUT_OF_MEMORY', `cannot reserve a js heap of maxHeapBytes ${maxHeapBytes}: ${error.message}`)
   }
+}
+
+/** The largest element count whose byte size is still exact in a JS number. */
+function maxLength(type: TypedArrayConstructor<TypedArray>): number {
+  return Math.floor(Number.MAX_SAFE_INTEGER / type.BYTES_PER_ELEMENT)
 }
 
 function isTypedArrayConstructor(value: unknown): value is TypedArrayConstructor<TypedArray> {
@@ -90,6 +107,7 @@ class HeapImpl implements Heap, HandleOwner {
   readonly source: Source
   readonly strategy: Strategy
   readonly fallbackReason: string | undefined
+  readonly views: 'revocable' | 'shared'
   readonly raw: RawHeap
   readonly #impl: HeapBackend
   /** Chunks owned by live handles, by address; a raw free of one of them kills its handle. */
@@ -105,18 +123,24 @@ class HeapImpl implements Heap, HandleOwner {
     this.source = impl.source
     this.strategy = impl.strategy
     this.fallbackReason = fallbackReason
+    this.views = impl instanceof NativeBackend ? impl.views : 'shared'
     this.#leaks = trackLeaks === false ? undefined : new LeakTracker(trackLeaks === 'stacks')
     const raw = impl.raw
     const handleChunks = this.#handleChunks
+    const byRaw = 'by raw.free or raw.realloc of its address, not through this handle'
     this.raw = {
       alloc: raw.alloc,
       free: (address) => {
-        raw.free(address)
-        if (handleChunks.size !== 0) this.#forget(handleChunks.get(address))
+        const state = handleChunks.size === 0 ? undefined : handleChunks.get(address)
+        if (state === undefined) return raw.free(address)
+        this.#free(state)
+        this.#forget(state, byRaw)
       },
       realloc: (address, size) => {
-        const moved = raw.realloc(address, size)
-        if (handleChunks.size !== 0) this.#forget(handleChunks.get(address))
+        const state = handleChunks.size === 0 ? undefined : handleChunks.get(address)
+        if (state === undefined) return raw.realloc(address, size)
+        const moved = this.#realloc(state, size)
+        this.#forget(state, byRaw)
         return moved
       },
       sizeOf: raw.sizeOf,
@@ -151,19 +175,27 @@ class HeapImpl implements Heap, HandleOwner {
       const got = typeof type === 'function' ? `function ${(type as { name?: string }).name || '(anonymous)'}` : describeValue(type)
       throw new AllocatorError('ERR_UNSUPPORTED', `allocArray expects a typed array constructor such as Float64Array, got ${got}`)
     }
-    if (!Number.isSafeInteger(length) || length < 0 || !Number.isSafeInteger(length * type.BYTES_PER_ELEMENT)) {
+    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
       throw new AllocatorError('ERR_INVALID_SIZE', `length must be a non-negative integer, got ${describeValue(length)}`)
+    }
+    if (length > maxLength(type)) {
+      throw new AllocatorError(
+        'ERR_INVALID_SIZE',
+        `length is too large: a ${type.name} here holds at most ${maxLength(type)} elements (Number.MAX_SAFE_INTEGER bytes), got ${length}`,
+      )
     }
     const size = length * type.BYTES_PER_ELEMENT
     const address = this.#impl.raw.alloc(size)
     return this.#adopt(new ArrayHandleImpl(this, this.#newState(address, size), type))
   }
 
+  realloc<T extends TypedArray>(handle: ArrayHandle<T>, size: number): ArrayHandle<T>
+  realloc(handle: Handle, size: number): Handle
   realloc(handle: Handle, size: number): Handle {
     const old = this.#own(handle)
     old.assertUsable()
-    const moved = this.#impl.raw.realloc(old.state.address, size)
-    this.#forget(old.state)
+    const moved = this.#realloc(old.state, size)
+    this.#forget(old.state, 'by heap.realloc (the handle it returned owns the chunk now)')
     const state = this.#newState(moved, size)
     return this.#adopt(old instanceof ArrayHandleImpl ? new ArrayHandleImpl(this, state, old.elementType) : new HandleImpl(this, state))
   }
@@ -175,21 +207,24 @@ class HeapImpl implements Heap, HandleOwner {
   /** @internal HandleOwner */
   freeHandle(handle: HandleImpl): void {
     if (this.closed) throw new AllocatorError('ERR_HEAP_CLOSED', 'the heap is closed')
-    if (handle.state.freed) {
-      throw new AllocatorError('ERR_DOUBLE_FREE', `the chunk at 0x${handle.state.address.toString(16)} was already freed through this handle`)
+    const state = handle.state
+    if (state.freed) {
+      const already = state.freedBy === FREED_BY_HANDLE ? 'already freed through this handle' : `freed ${state.freedBy}`
+      throw new AllocatorError('ERR_DOUBLE_FREE', `the chunk at ${hex(state.address)} was ${already}`)
     }
-    this.#impl.raw.free(handle.state.address)
-    this.#forget(handle.state)
+    this.#free(state)
+    this.#forget(state, FREED_BY_HANDLE)
   }
 
   /** @internal HandleOwner */
   bytesOf(state: ChunkState): Uint8Array {
-    return this.#impl.bytes(state.address, state.size)
+    return this.#impl.bytes(state.address, state.size, state)
   }
 
   reset(): void {
+    this.#revokeAllViews()
     this.#impl.reset()
-    this.#forgetAll()
+    this.#forgetAll('by heap.reset()')
   }
 
   trim(): number {
@@ -211,13 +246,14 @@ class HeapImpl implements Heap, HandleOwner {
   leaks(): LeakReport {
     if (this.#leaks === undefined) throw new AllocatorError('ERR_UNSUPPORTED', 'leak tracking is off for this heap (trackLeaks: false)')
     const definitelyLost: LeakRecord[] = []
-    for (const state of this.#leaks.lost()) definitelyLost.push(toRecord(state, 'handle'))
+    this.#leaks.flush()
     const stillReachable: LeakRecord[] = []
     for (const chunk of this.#impl.chunks()) {
       if (chunk.state !== 'live' || chunk.quarantined === true) continue
       const state = this.#handleChunks.get(chunk.address)
       if (state === undefined) stillReachable.push({ address: chunk.address, size: chunk.size, kind: 'raw' })
-      else if (!this.#leaks.isLost(state)) stillReachable.push(toRecord(state, 'handle'))
+      else if (this.#leaks.isLost(state)) definitelyLost.push(toRecord(state, chunk.size))
+      else stillReachable.push(toRecord(state, chunk.size))
     }
     definitelyLost.sort((a, b) => a.address - b.address)
     return { definitelyLost, stillReachable }
@@ -230,13 +266,22 @@ class HeapImpl implements Heap, HandleOwner {
 
   close(): void {
     if (this.#closed) return
+    this.#revokeAllViews()
     this.#impl.close()
     this.#closed = true
-    this.#forgetAll()
+    this.#forgetAll('by heap.close()')
   }
 
   [Symbol.dispose](): void {
     this.close()
+  }
+
+  /** A one-line summary for console.log and util.inspect. */
+  [inspectCustom](): string {
+    const head = `Heap { backend: '${this.backend}', source: '${this.source}', strategy: '${this.strategy}', views: '${this.views}'`
+    if (this.#closed) return `${head}, closed }`
+    const stats = this.#impl.stats()
+    return `${head}, liveChunks: ${stats.liveChunks}, liveBytes: ${stats.liveBytes}, heapBytes: ${stats.heapBytes} }`
   }
 
   #own(handle: Handle): HandleImpl {
@@ -248,9 +293,27 @@ class HeapImpl implements Heap, HandleOwner {
   }
 
   #newState(address: number, size: number): ChunkState {
-    const state: ChunkState = { address, size, freed: false }
+    const state = new ChunkState(address, size)
     this.#handleChunks.set(address, state)
     return state
+  }
+
+  /** Frees a handle's chunk in the backend, revoking its view if it has one. */
+  #free(state: ChunkState): void {
+    if (state.viewBuffer === undefined) this.#impl.raw.free(state.address)
+    else this.#impl.freeViewed!(state.address, state)
+  }
+
+  #realloc(state: ChunkState, size: number): number {
+    if (state.viewBuffer === undefined) return this.#impl.raw.realloc(state.address, size)
+    return this.#impl.reallocViewed!(state.address, size, state)
+  }
+
+  /** Before reset and close: every revocable view of a live chunk is detached. */
+  #revokeAllViews(): void {
+    const impl = this.#impl
+    if (impl.revokeView === undefined) return
+    for (const state of this.#handleChunks.values()) if (state.viewBuffer !== undefined) impl.revokeView(state.address, state)
   }
 
   #adopt<H extends HandleImpl>(handle: H): H {
@@ -258,15 +321,18 @@ class HeapImpl implements Heap, HandleOwner {
     return handle
   }
 
-  #forget(state: ChunkState | undefined): void {
-    if (state === undefined) return
+  #forget(state: ChunkState, how: string): void {
     state.freed = true
+    state.freedBy = how
     this.#handleChunks.delete(state.address)
     this.#leaks?.untrack(state)
   }
 
-  #forgetAll(): void {
-    for (const state of this.#handleChunks.values()) state.freed = true
+  #forgetAll(how: string): void {
+    for (const state of this.#handleChunks.values()) {
+      state.freed = true
+      state.freedBy = how
+    }
     this.#handleChunks.clear()
     this.#leaks?.clear()
   }

@@ -34,6 +34,16 @@ export interface HeapOptions {
   segregateSmall?: number
   /** Default true; 'stacks' also records allocation stacks. */
   trackLeaks?: boolean | 'stacks'
+  /**
+   * How views (bytes(), as(), array) are made. 'revocable' (the default on native): each chunk's
+   * views are emptied (length 0) when it is freed; a first view costs an external ArrayBuffer
+   * (about 1 us). 'shared': views on one buffer per segment, as cheap as a typed array; a freed
+   * chunk's old views are not emptied and may alias a later chunk (the handle itself refuses use
+   * after free), but no view ever reaches memory that is no longer mapped: buffers over memory
+   * given back (trim, reset, close) are emptied first. The js heap's views are always 'shared'
+   * (one ArrayBuffer, emptied by reset and close); 'revocable' there is ERR_UNSUPPORTED.
+   */
+  views?: 'revocable' | 'shared'
 }
 
 export type TypedArray =
@@ -126,7 +136,10 @@ export interface ChunkInfo {
 
 export interface LeakRecord {
   address: number
+  /** The chunk's usable size (what raw.sizeOf says), for handles and raw chunks alike. */
   size: number
+  /** Handles only: the size alloc/allocArray/realloc was asked for. */
+  requested?: number
   /** The allocation stack, with trackLeaks: 'stacks'. */
   stack?: string
   /** 'handle' for chunks allocated through alloc/allocArray, 'raw' for raw.alloc. */
@@ -145,9 +158,13 @@ export interface Heap extends Disposable {
   readonly source: Source
   readonly strategy: Strategy
   readonly fallbackReason: string | undefined
+  /** The heap's view mode (HeapOptions.views); always 'shared' on the js backend. */
+  readonly views: 'revocable' | 'shared'
   readonly raw: RawHeap
   alloc(size: number, options?: AllocOptions): Handle
   allocArray<T extends TypedArray>(type: TypedArrayConstructor<T>, length: number): ArrayHandle<T>
+  /** Contents kept; the old handle is dead. An ArrayHandle's result is an ArrayHandle of the same type. */
+  realloc<T extends TypedArray>(handle: ArrayHandle<T>, size: number): ArrayHandle<T>
   realloc(handle: Handle, size: number): Handle
   free(handle: Handle): void
   reset(): void
