@@ -127,7 +127,7 @@ class HeapImpl implements Heap, HandleOwner {
     this.#leaks = trackLeaks === false ? undefined : new LeakTracker(trackLeaks === 'stacks')
     const raw = impl.raw
     const handleChunks = this.#handleChunks
-    const byRaw = 'by raw.free or raw.realloc of its address, not through this handle'
+    const byRaw = 'by raw.free or raw.realloc of its address'
     this.raw = {
       alloc: raw.alloc,
       free: (address) => {
