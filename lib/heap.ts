@@ -11,6 +11,7 @@ import { ArrayHandleImpl, ChunkState, type HandleOwner, HandleImpl, hex, inspect
 import { JsBumpHeap } from './js-heap'
 import { LeakTracker, leakError, toRecord } from './leaks'
 import { NativeBackend } from './native-heap'
+import { readRange, writeOffset, writeSource } from './raw-bytes'
 import { DEFAULT_JS_MAX_HEAP_BYTES, type ResolvedOptions, resolveOptions } from './options'
 import type {
   AllocOptions,
@@ -22,6 +23,7 @@ import type {
   HeapStats,
   LeakRecord,
   LeakReport,
+  RawBytes,
   RawHeap,
   Source,
   Strategy,
@@ -108,10 +110,12 @@ class HeapImpl implements Heap, HandleOwner {
   readonly strategy: Strategy
   readonly fallbackReason: string | undefined
   readonly views: 'revocable' | 'shared'
-  readonly raw: RawHeap
+  readonly raw: RawHeap & RawBytes
   readonly #impl: HeapBackend
   /** Chunks owned by live handles, by address; a raw free of one of them kills its handle. */
   readonly #handleChunks = new Map<number, ChunkState>()
+  /** Raw chunks with a revocable view (raw.bytes), by address: raw.free revokes it. */
+  readonly #rawViews = new Map<number, ChunkState>()
   readonly #leaks: LeakTracker | undefined
   /** Mirrors the backend's state: only close() closes it while this object is reachable, and
    * reading it here saves handles an addon call on every bytes()/as()/array/live. */
@@ -127,23 +131,46 @@ class HeapImpl implements Heap, HandleOwner {
     this.#leaks = trackLeaks === false ? undefined : new LeakTracker(trackLeaks === 'stacks')
     const raw = impl.raw
     const handleChunks = this.#handleChunks
+    const rawViews = this.#rawViews
     const byRaw = 'by raw.free or raw.realloc of its address'
     this.raw = {
       alloc: raw.alloc,
       free: (address) => {
         const state = handleChunks.size === 0 ? undefined : handleChunks.get(address)
-        if (state === undefined) return raw.free(address)
-        this.#free(state)
-        this.#forget(state, byRaw)
+        if (state !== undefined) {
+          this.#free(state)
+          this.#forget(state, byRaw)
+        } else if (rawViews.size !== 0 && rawViews.has(address)) {
+          this.#free(rawViews.get(address)!)
+          rawViews.delete(address)
+        } else {
+          raw.free(address)
+        }
       },
       realloc: (address, size) => {
         const state = handleChunks.size === 0 ? undefined : handleChunks.get(address)
-        if (state === undefined) return raw.realloc(address, size)
-        const moved = this.#realloc(state, size)
-        this.#forget(state, byRaw)
+        if (state !== undefined) {
+          const moved = this.#realloc(state, size)
+          this.#forget(state, byRaw)
+          return moved
+        }
+        if (rawViews.size === 0 || !rawViews.has(address)) return raw.realloc(address, size)
+        const moved = this.#realloc(rawViews.get(address)!, size)
+        rawViews.delete(address)
         return moved
       },
       sizeOf: raw.sizeOf,
+      bytes: (address) => this.#rawBytes(address),
+      read: (address, offset, length) => {
+        const bytes = this.#rawBytes(address)
+        const [start, end] = readRange(address, bytes.length, offset, length)
+        return bytes.slice(start, end)
+      },
+      write: (address, data, offset) => {
+        const source = writeSource(data)
+        const bytes = this.#rawBytes(address)
+        bytes.set(source, writeOffset(address, bytes.length, offset, source.length))
+      },
     }
   }
 
@@ -312,8 +339,22 @@ class HeapImpl implements Heap, HandleOwner {
   /** Before reset and close: every revocable view of a live chunk is detached. */
   #revokeAllViews(): void {
     const impl = this.#impl
-    if (impl.revokeView === undefined) return
-    for (const state of this.#handleChunks.values()) if (state.viewBuffer !== undefined) impl.revokeView(state.address, state)
+    if (impl.revokeView !== undefined) {
+      for (const state of this.#handleChunks.values()) if (state.viewBuffer !== undefined) impl.revokeView(state.address, state)
+      for (const state of this.#rawViews.values()) impl.revokeView(state.address, state)
+    }
+    this.#rawViews.clear()
+  }
+
+  /** raw.bytes: the handle's view for a handle's chunk, else a view of the usable size. */
+  #rawBytes(address: number): Uint8Array {
+    if (this.#closed) throw new AllocatorError('ERR_HEAP_CLOSED', 'the heap is closed')
+    const state = this.#handleChunks.get(address) ?? this.#rawViews.get(address)
+    if (state !== undefined) return this.#impl.bytes(address, state.size, state)
+    const slot = new ChunkState(address, this.#impl.raw.sizeOf(address)) // sizeOf checks the address
+    const bytes = this.#impl.bytes(address, slot.size, slot)
+    if (slot.viewBuffer !== undefined) this.#rawViews.set(address, slot)
+    return bytes
   }
 
   #adopt<H extends HandleImpl>(handle: H): H {

@@ -45,8 +45,12 @@ export class NativeBackend implements HeapBackend {
     // Shared views never fill the slot, so the facade frees their chunks through raw.free.
     if (this.views === 'shared') return this.#sharedBytes(address, size)
     if (slot === undefined) return new Uint8Array(this.#heap.view(address, size))
-    // A slot that still holds a buffer: someone else detached it (a transfer), so it escaped.
-    if (slot.viewBuffer !== undefined) this.#heap.noteEscaped(slot.viewToken)
+    const current = slot.viewBuffer
+    if (current !== undefined) {
+      if (current.byteLength !== 0 || size === 0) return new Uint8Array(current)
+      // Someone else detached it (a transfer): it escaped.
+      this.#heap.noteEscaped(slot.viewToken)
+    }
     const buffer = this.#heap.view(address, size)
     slot.viewBuffer = buffer
     slot.viewToken = this.#viewInfo[0]

@@ -95,6 +95,24 @@ export interface RawHeap {
   sizeOf(address: number): number
 }
 
+/**
+ * Reading and writing a raw chunk (heap.raw.alloc) from JS, with the rules of handles: the
+ * address must be the start of a live chunk of this heap (else the code raw.sizeOf would give,
+ * ERR_INVALID_POINTER), and offsets stay within its usable size (else ERR_INVALID_SIZE).
+ */
+export interface RawBytes {
+  /**
+   * A view of the chunk's usable bytes (raw.sizeOf), the same one until it is revoked. Follows the
+   * heap's `views` mode: revocable views are emptied by raw.free/raw.realloc of the address.
+   * For a chunk allocated through a handle, the handle's bytes() (its requested size).
+   */
+  bytes(address: number): Uint8Array
+  /** A copy of `length` bytes (default: to the end of the chunk) from `offset` (default 0). */
+  read(address: number, offset?: number, length?: number): Uint8Array
+  /** Copies `data` into the chunk at `offset` (default 0). */
+  write(address: number, data: ArrayBufferView | ArrayLike<number>, offset?: number): void
+}
+
 export interface HeapStats {
   heapStart: number
   heapEnd: number
@@ -160,7 +178,7 @@ export interface Heap extends Disposable {
   readonly fallbackReason: string | undefined
   /** The heap's view mode (HeapOptions.views); always 'shared' on the js backend. */
   readonly views: 'revocable' | 'shared'
-  readonly raw: RawHeap
+  readonly raw: RawHeap & RawBytes
   alloc(size: number, options?: AllocOptions): Handle
   allocArray<T extends TypedArray>(type: TypedArrayConstructor<T>, length: number): ArrayHandle<T>
   /** Contents kept; the old handle is dead. An ArrayHandle's result is an ArrayHandle of the same type. */
