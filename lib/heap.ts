@@ -4,6 +4,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer'
 import type { NativeBinding } from '../binding'
+import { AddressMap } from './address-map'
 import type { HeapBackend } from './backend'
 import { forcedJsReason, nativeBinding, nativeUnavailableReason } from './binding'
 import { AllocatorError, describeValue } from './errors'
@@ -113,9 +114,9 @@ class HeapImpl implements Heap, HandleOwner {
   readonly raw: RawHeap & RawBytes
   readonly #impl: HeapBackend
   /** Chunks owned by live handles, by address; a raw free of one of them kills its handle. */
-  readonly #handleChunks = new Map<number, ChunkState>()
+  readonly #handleChunks = new AddressMap<ChunkState>()
   /** Raw chunks with a revocable view (raw.bytes), by address: raw.free revokes it. */
-  readonly #rawViews = new Map<number, ChunkState>()
+  readonly #rawViews = new AddressMap<ChunkState>()
   readonly #leaks: LeakTracker | undefined
   /** Mirrors the backend's state: only close() closes it while this object is reachable, and
    * reading it here saves handles an addon call on every bytes()/as()/array/live. */
