@@ -86,6 +86,10 @@ export class HandleImpl implements Handle {
 
   free(): void {
     this.owner.freeHandle(this)
+    // A dead handle's views are of no use to it, and the leak nursery may hold the handle a while:
+    // letting go of them lets a young collection take their buffers.
+    this.#bytes = undefined
+    this.#typed = undefined
   }
 
   [Symbol.dispose](): void {

@@ -24,8 +24,10 @@ export class LeakTracker {
     if (!state.freed) this.#lost.add(state)
   })
   readonly #lost = new Set<ChunkState>()
-  /** handle, state, handle, state, ... not registered yet. */
-  readonly #nursery: object[] = []
+  /** handle, state, handle, state, ... not registered yet: the first #nurseryLength slots. Kept at
+   * its full size, since an array emptied by `length = 0` would grow again on every cycle. */
+  readonly #nursery: Array<object | undefined> = new Array<object | undefined>(2 * NURSERY_LIMIT).fill(undefined)
+  #nurseryLength = 0
   #flushQueued = false
   readonly #flushCallback = (): void => this.flush()
   readonly stacks: boolean
@@ -37,8 +39,11 @@ export class LeakTracker {
   track(handle: object, state: ChunkState): void {
     if (this.stacks) state.stack = allocationStack()
     const nursery = this.#nursery
-    nursery.push(handle, state)
-    if (nursery.length >= 2 * NURSERY_LIMIT) this.flush()
+    const length = this.#nurseryLength
+    nursery[length] = handle
+    nursery[length + 1] = state
+    this.#nurseryLength = length + 2
+    if (length + 2 === nursery.length) this.flush()
     else if (!this.#flushQueued) {
       this.#flushQueued = true
       queueMicrotask(this.#flushCallback)
@@ -49,13 +54,15 @@ export class LeakTracker {
   flush(): void {
     this.#flushQueued = false
     const nursery = this.#nursery
-    for (let i = 0; i < nursery.length; i += 2) {
+    for (let i = 0; i < this.#nurseryLength; i += 2) {
       const state = nursery[i + 1] as ChunkState
       // No unregister token: unregistering on every free cost more than the registration itself,
       // and the callback of a freed chunk's handle finds `state.freed` and does nothing.
       if (!state.freed) this.#registry.register(nursery[i]!, state)
+      nursery[i] = undefined
+      nursery[i + 1] = undefined
     }
-    nursery.length = 0
+    this.#nurseryLength = 0
   }
 
   untrack(state: ChunkState): void {
@@ -65,7 +72,8 @@ export class LeakTracker {
   /** Forgets every record (reset and close free every chunk). */
   clear(): void {
     this.#lost.clear()
-    this.#nursery.length = 0
+    this.#nursery.fill(undefined, 0, this.#nurseryLength)
+    this.#nurseryLength = 0
   }
 
   isLost(state: ChunkState): boolean {
