@@ -69,7 +69,11 @@ export interface Handle extends Disposable {
   /** As requested. */
   readonly size: number
   readonly live: boolean
-  /** A view of the chunk, made once per handle; on native it is revoked (length 0) once freed. */
+  /**
+   * A view of the chunk, made once per handle. With views 'revocable' (native's default) it is
+   * revoked (length 0) once the chunk is freed; with 'shared' only once its memory is given back.
+   * A view larger than buffer.constants.MAX_LENGTH is ERR_UNSUPPORTED.
+   */
   bytes(): Uint8Array
   as<T extends TypedArray>(type: TypedArrayConstructor<T>): T
   free(): void
