@@ -359,7 +359,7 @@ class HeapImpl implements Heap, HandleOwner {
   }
 
   #adopt<H extends HandleImpl>(handle: H): H {
-    this.#leaks?.track(handle, handle.state)
+    this.#leaks?.track(handle)
     return handle
   }
 

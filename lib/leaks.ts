@@ -16,7 +16,12 @@ import { AllocatorError } from './errors'
 import { type ChunkState, hex } from './handle'
 import type { LeakRecord, LeakReport } from './types'
 
-/** Handles (and their states) at most in the nursery before it is flushed synchronously. */
+/** What the tracker needs of a handle: the state it shares with the heap. */
+export interface Tracked {
+  readonly state: ChunkState
+}
+
+/** Handles at most in the nursery before it is flushed synchronously. */
 const NURSERY_LIMIT = 4096
 
 export class LeakTracker {
@@ -24,9 +29,9 @@ export class LeakTracker {
     if (!state.freed) this.#lost.add(state)
   })
   readonly #lost = new Set<ChunkState>()
-  /** handle, state, handle, state, ... not registered yet: the first #nurseryLength slots. Kept at
-   * its full size, since an array emptied by `length = 0` would grow again on every cycle. */
-  readonly #nursery: Array<object | undefined> = new Array<object | undefined>(2 * NURSERY_LIMIT).fill(undefined)
+  /** Handles not registered yet: the first #nurseryLength slots. Kept at its full size, since an
+   * array emptied by `length = 0` would grow again on every cycle. */
+  readonly #nursery: Array<Tracked | undefined> = new Array<Tracked | undefined>(NURSERY_LIMIT).fill(undefined)
   #nurseryLength = 0
   #flushQueued = false
   readonly #flushCallback = (): void => this.flush()
@@ -36,14 +41,13 @@ export class LeakTracker {
     this.stacks = stacks
   }
 
-  track(handle: object, state: ChunkState): void {
-    if (this.stacks) state.stack = allocationStack()
+  track(handle: Tracked): void {
+    if (this.stacks) handle.state.stack = allocationStack()
     const nursery = this.#nursery
     const length = this.#nurseryLength
     nursery[length] = handle
-    nursery[length + 1] = state
-    this.#nurseryLength = length + 2
-    if (length + 2 === nursery.length) this.flush()
+    this.#nurseryLength = length + 1
+    if (length + 1 === nursery.length) this.flush()
     else if (!this.#flushQueued) {
       this.#flushQueued = true
       queueMicrotask(this.#flushCallback)
@@ -54,13 +58,13 @@ export class LeakTracker {
   flush(): void {
     this.#flushQueued = false
     const nursery = this.#nursery
-    for (let i = 0; i < this.#nurseryLength; i += 2) {
-      const state = nursery[i + 1] as ChunkState
+    for (let i = 0; i < this.#nurseryLength; i++) {
+      const handle = nursery[i]!
+      const state = handle.state
       // No unregister token: unregistering on every free cost more than the registration itself,
       // and the callback of a freed chunk's handle finds `state.freed` and does nothing.
-      if (!state.freed) this.#registry.register(nursery[i]!, state)
+      if (!state.freed) this.#registry.register(handle, state)
       nursery[i] = undefined
-      nursery[i + 1] = undefined
     }
     this.#nurseryLength = 0
   }
