@@ -113,6 +113,9 @@ class HeapImpl implements Heap, HandleOwner {
   readonly views: 'revocable' | 'shared'
   readonly raw: RawHeap & RawBytes
   readonly #impl: HeapBackend
+  /** The backend's raw alloc and free, one load away on the handle path. */
+  readonly #rawAlloc: RawHeap['alloc']
+  readonly #rawFree: RawHeap['free']
   /** Chunks owned by live handles, by address; a raw free of one of them kills its handle. */
   readonly #handleChunks = new AddressMap<ChunkState>()
   /** Raw chunks with a revocable view (raw.bytes), by address: raw.free revokes it. */
@@ -131,6 +134,8 @@ class HeapImpl implements Heap, HandleOwner {
     this.views = impl instanceof NativeBackend ? impl.views : 'shared'
     this.#leaks = trackLeaks === false ? undefined : new LeakTracker(trackLeaks === 'stacks')
     const raw = impl.raw
+    this.#rawAlloc = raw.alloc
+    this.#rawFree = raw.free
     const handleChunks = this.#handleChunks
     const rawViews = this.#rawViews
     const byRaw = 'by raw.free or raw.realloc of its address'
@@ -182,7 +187,7 @@ class HeapImpl implements Heap, HandleOwner {
   alloc(size: number, options?: AllocOptions): Handle {
     let address: number
     if (options === undefined) {
-      address = this.#impl.raw.alloc(size)
+      address = this.#rawAlloc(size)
     } else {
       if (options === null || typeof options !== 'object') {
         throw new AllocatorError('ERR_INVALID_OPTION', `alloc options must be an object, got ${describeValue(options)}`)
@@ -213,7 +218,7 @@ class HeapImpl implements Heap, HandleOwner {
       )
     }
     const size = length * type.BYTES_PER_ELEMENT
-    const address = this.#impl.raw.alloc(size)
+    const address = this.#rawAlloc(size)
     return this.#adopt(new ArrayHandleImpl(this, this.#newState(address, size), type))
   }
 
@@ -328,7 +333,7 @@ class HeapImpl implements Heap, HandleOwner {
 
   /** Frees a handle's chunk in the backend, revoking its view if it has one. */
   #free(state: ChunkState): void {
-    if (state.viewBuffer === undefined) this.#impl.raw.free(state.address)
+    if (state.viewBuffer === undefined) this.#rawFree(state.address)
     else this.#impl.freeViewed!(state.address, state)
   }
 
