@@ -170,7 +170,7 @@ napi_value SharedView(napi_env env, HeapBox* box, uintptr_t address, uint64_t si
   Window window{low, high, nullptr};
   napi_create_reference(env, buffer, 0, &window.buffer);
   box->windows.push_back(window);
-  box->released_seen = box->heap->Stats().bytes_released;
+  box->released_seen = box->heap->bytes_released();
   box->view_info[0] = static_cast<double>(low);
   return buffer;
 }
@@ -246,8 +246,9 @@ void QuarantineEscapedChunks(HeapBox* box) {
 
 void DetachReleasedWindows(napi_env env, HeapBox* box, bool all) {
   if (box->windows.empty()) return;
+  // Checked after every free: only a change in bytes released is worth the full Stats().
+  if (!all && box->heap->bytes_released() == box->released_seen) return;
   const ma::HeapStats stats = box->heap->Stats();
-  if (!all && stats.bytes_released == box->released_seen) return;
   box->released_seen = stats.bytes_released;
   // With one segment a window must lie within it; with several, any release detaches them all.
   auto still_mapped = [&](const Window& window) {
