@@ -19,6 +19,7 @@ export type {
   HeapStats,
   LeakRecord,
   LeakReport,
+  RawBytes,
   RawHeap,
   Source,
   Strategy,

@@ -29,6 +29,7 @@ export interface ResolvedOptions {
   maxHeapBytes: number | undefined
   segregateSmall: number
   trackLeaks: boolean | 'stacks'
+  views: 'revocable' | 'shared' | undefined
 }
 
 function invalid(name: string, value: unknown, expected: string): never {
@@ -58,7 +59,7 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 export function resolveOptions(options: HeapOptions | undefined): ResolvedOptions {
   if (options === undefined) options = {}
   if (options === null || typeof options !== 'object') invalid('options', options, 'an object')
-  const known = new Set(['backend', 'source', 'strategy', 'alignment', 'growth', 'split', 'coalesce', 'trimThreshold', 'maxHeapBytes', 'segregateSmall', 'trackLeaks'])
+  const known = new Set(['backend', 'source', 'strategy', 'alignment', 'growth', 'split', 'coalesce', 'trimThreshold', 'maxHeapBytes', 'segregateSmall', 'trackLeaks', 'views'])
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new AllocatorError('ERR_INVALID_OPTION', `unknown option ${JSON.stringify(key)}`)
   }
@@ -84,5 +85,6 @@ export function resolveOptions(options: HeapOptions | undefined): ResolvedOption
     maxHeapBytes,
     segregateSmall,
     trackLeaks: trackLeaks ?? true,
+    views: oneOf('views', options.views, ['revocable', 'shared'] as const),
   }
 }
