@@ -1,0 +1,213 @@
+/**
+ * The js heap's bookkeeping: address ranges of their own per heap (a foreign address is
+ * ERR_INVALID_POINTER), the same error codes as native for the same misuse, and the slot tables
+ * against a reference model over many chunks freed in any order.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHeap, type Heap, type HeapOptions } from '../../lib/index'
+import { ADDRESS_LIMIT, AddressRanges, RANGE_ALIGN } from '../../lib/js-heap-addresses'
+import { expectAllocatorError, nativeAvailable, snapshot } from './helpers'
+
+const heaps: Heap[] = []
+function track(heap: Heap): Heap {
+  heaps.push(heap)
+  return heap
+}
+function jsHeap(options?: Omit<HeapOptions, 'backend'>): Heap {
+  return track(createHeap({ backend: 'js', ...options }))
+}
+afterEach(() => {
+  for (const heap of heaps.splice(0)) heap.close()
+})
+
+describe('address ranges', () => {
+  it('gives every js heap a 2^32-aligned base of its own, above 0 and below 2^53', () => {
+    const bases = Array.from({ length: 4 }, () => {
+      const heap = jsHeap()
+      const address = heap.raw.alloc(16)
+      expect(address).toBe(heap.stats().heapStart)
+      return address
+    })
+    expect(new Set(bases).size).toBe(4)
+    for (const base of bases) {
+      expect(base % RANGE_ALIGN).toBe(0)
+      expect(base).toBeGreaterThan(0)
+      expect(base + 2 ** 30).toBeLessThan(ADDRESS_LIMIT)
+    }
+  })
+
+  it("another heap's address is ERR_INVALID_POINTER for free, sizeOf and realloc; neither heap changes", () => {
+    const a = jsHeap()
+    const b = jsHeap()
+    const mine = a.raw.alloc(64)
+    const theirs = b.raw.alloc(64)
+    const before = [snapshot(a), snapshot(b)]
+    const where = `0x${theirs.toString(16)}`
+    expectAllocatorError(() => a.raw.free(theirs), 'ERR_INVALID_POINTER', where)
+    expectAllocatorError(() => a.raw.sizeOf(theirs), 'ERR_INVALID_POINTER', where)
+    expectAllocatorError(() => a.raw.realloc(theirs, 128), 'ERR_INVALID_POINTER', where)
+    expect([snapshot(a), snapshot(b)]).toEqual(before)
+    a.raw.free(mine)
+    b.raw.free(theirs)
+  })
+
+  it('a heap with a large maxHeapBytes gets a range that holds all of it', () => {
+    const ranges = new AddressRanges()
+    const small = ranges.take(1 << 30)
+    const large = ranges.take(RANGE_ALIGN * 3 + 1)
+    const after = ranges.take(16)
+    expect(small.span).toBe(RANGE_ALIGN)
+    expect(large.span).toBe(RANGE_ALIGN * 4)
+    expect(large.base).toBe(small.base + small.span)
+    expect(after.base).toBe(large.base + large.span)
+  })
+
+  it('hands out fresh ranges first, reuses released ones only when the fresh ones run out, then refuses', () => {
+    const ranges = new AddressRanges(RANGE_ALIGN * 4) // room for three ranges above 0
+    const first = ranges.take(16)
+    const second = ranges.take(16)
+    ranges.release(first)
+    expect(ranges.take(16).base).toBe(second.base + RANGE_ALIGN) // fresh, though one was released
+    expect(ranges.take(16)).toBe(first) // the fresh ones are gone: the released one comes back
+    const error = expectAllocatorError(() => ranges.take(16), 'ERR_OUT_OF_MEMORY', 'js heap', 'close')
+    expect(error.message).toContain(String(RANGE_ALIGN))
+    ranges.release(second)
+    expectAllocatorError(() => ranges.take(RANGE_ALIGN + 1), 'ERR_OUT_OF_MEMORY') // too small to reuse
+    expect(ranges.take(RANGE_ALIGN)).toBe(second)
+  })
+})
+
+describe('the same error codes as native', () => {
+  // Three chunks, the middle one freed (a hole both heaps keep), the top one freed (gone in both:
+  // js rolls back, native merges it into the top), then each probe on each heap.
+  const probes: [string, (heap: Heap, at: { hole: number; gone: number; live: number }) => unknown][] = [
+    ['free of a hole', (heap, at) => heap.raw.free(at.hole)],
+    ['sizeOf of a hole', (heap, at) => heap.raw.sizeOf(at.hole)],
+    ['realloc of a hole', (heap, at) => heap.raw.realloc(at.hole, 32)],
+    ['free of a rolled-back chunk', (heap, at) => heap.raw.free(at.gone)],
+    ['sizeOf of a rolled-back chunk', (heap, at) => heap.raw.sizeOf(at.gone)],
+    ['realloc of a rolled-back chunk', (heap, at) => heap.raw.realloc(at.gone, 32)],
+    ['free inside a live chunk', (heap, at) => heap.raw.free(at.live + 8)],
+    ['sizeOf inside a live chunk', (heap, at) => heap.raw.sizeOf(at.live + 8)],
+    ['free of address 0', (heap) => heap.raw.free(0)],
+    ['free of -16', (heap) => heap.raw.free(-16)],
+    ['free of 1.5', (heap) => heap.raw.free(1.5)],
+    ['free of NaN', (heap) => heap.raw.free(NaN)],
+    ['free of a string', (heap) => heap.raw.free('16' as unknown as number)],
+    ['free of 2^60', (heap) => heap.raw.free(2 ** 60)],
+    ['sizeOf of undefined', (heap) => heap.raw.sizeOf(undefined as unknown as number)],
+  ]
+
+  function setUp(heap: Heap): { hole: number; gone: number; live: number } {
+    const live = heap.raw.alloc(16)
+    const hole = heap.raw.alloc(16)
+    heap.raw.alloc(16) // keeps the hole below the top
+    const gone = heap.raw.alloc(16)
+    heap.raw.free(hole)
+    heap.raw.free(gone)
+    return { hole, gone, live }
+  }
+
+  function codeOf(fn: () => unknown): string {
+    try {
+      fn()
+      return 'no error'
+    } catch (error) {
+      return (error as { code?: string }).code ?? String(error)
+    }
+  }
+
+  it.each(probes)('%s: js gives the code native documents (DOUBLE_FREE only for a hole)', (label, probe) => {
+    const heap = jsHeap()
+    const code = codeOf(() => probe(heap, setUp(heap)))
+    expect(code).toBe(label.endsWith('of a hole') ? 'ERR_DOUBLE_FREE' : 'ERR_INVALID_POINTER')
+  })
+
+  it.runIf(nativeAvailable).each(probes)('%s: the native heap gives the same code', (_label, probe) => {
+    const js = jsHeap()
+    const native = track(createHeap({ backend: 'native', source: 'mmap' }))
+    expect(codeOf(() => probe(native, setUp(native)))).toBe(codeOf(() => probe(js, setUp(js))))
+  })
+})
+
+describe('the slot tables', () => {
+  // A tiny generator with a fixed seed, so a failure replays the same way.
+  function random(seed: number): () => number {
+    let state = seed >>> 0
+    return () => {
+      state = (state * 1664525 + 1013904223) >>> 0
+      return state / 2 ** 32
+    }
+  }
+
+  it('agree with a reference model over thousands of chunks allocated and freed in any order', () => {
+    const heap = jsHeap({ growth: 4096, trimThreshold: 65536 })
+    const next = random(7)
+    const model = new Map<number, number>() // address -> usable size of live chunks
+    for (let step = 0; step < 6000; step++) {
+      const live = [...model.keys()]
+      const choice = next()
+      if (live.length === 0 || choice < 0.55) {
+        const size = Math.floor(next() * 300)
+        const address = heap.raw.alloc(size)
+        expect(model.has(address)).toBe(false)
+        model.set(address, Math.max(16, Math.ceil(size / 16) * 16))
+      } else if (choice < 0.9) {
+        const address = live[Math.floor(next() * live.length)]
+        heap.raw.free(address)
+        model.delete(address)
+        // A hole below a live chunk stays a (freed) chunk; the top one is rolled back.
+        const hole = [...model.keys()].some((other) => other > address)
+        expectAllocatorError(() => heap.raw.sizeOf(address), hole ? 'ERR_DOUBLE_FREE' : 'ERR_INVALID_POINTER')
+      } else {
+        const address = live[Math.floor(next() * live.length)]
+        expect(heap.raw.sizeOf(address)).toBe(model.get(address))
+        const size = Math.floor(next() * 600)
+        const usable = Math.max(16, Math.ceil(size / 16) * 16)
+        const old = model.get(address) as number
+        const top = live.every((other) => other <= address)
+        // The top chunk resizes in place; one below it shrinks in place keeping its size, or moves.
+        const inPlace = top || usable <= old
+        const moved = heap.raw.realloc(address, size)
+        if (inPlace) expect(moved).toBe(address)
+        else expect(moved).toBeGreaterThan(Math.max(...live))
+        model.delete(address)
+        model.set(moved, top || !inPlace ? usable : old)
+        expect(heap.raw.sizeOf(moved)).toBe(model.get(moved))
+      }
+      if (step % 500 === 0) heap.check()
+    }
+    heap.check()
+    const chunks = heap.chunks()
+    const liveChunks = chunks.filter((c) => c.state === 'live')
+    expect(new Map(liveChunks.map((c) => [c.address, c.size]))).toEqual(model)
+    expect(heap.stats()).toMatchObject({ liveChunks: model.size, liveBytes: [...model.values()].reduce((a, b) => a + b, 0) })
+    expect(chunks.at(-1)?.state).toBe('live') // dead chunks at the top are always rolled back
+    for (const address of model.keys()) heap.raw.free(address)
+    expect(heap.stats()).toMatchObject({ liveChunks: 0, liveBytes: 0, freeChunks: 0, topBytes: heap.stats().heapBytes })
+    expect(heap.chunks()).toEqual([])
+  })
+
+  it('grow with the chunks and shrink back on reset(); metadataBytes says how big they are', () => {
+    const heap = jsHeap()
+    const empty = heap.stats().metadataBytes
+    expect(empty).toBeGreaterThan(0)
+    for (let i = 0; i < 10_000; i++) heap.raw.alloc(16)
+    const full = heap.stats().metadataBytes
+    expect(full).toBeGreaterThanOrEqual(10_000 * 17) // an address, a size and a state per chunk
+    expect(full).toBeLessThan(10_000 * 17 * 2.1) // doubling: at most about twice what is used
+    heap.reset()
+    expect(heap.stats().metadataBytes).toBe(empty)
+  })
+
+  it('free the top chunk and every dead chunk under it in one roll-back, down to a live one', () => {
+    const heap = jsHeap()
+    const keep = heap.raw.alloc(16)
+    const chunks = Array.from({ length: 200 }, () => heap.raw.alloc(32))
+    for (const address of chunks.slice(0, -1)) heap.raw.free(address) // holes below the top
+    expect(heap.stats()).toMatchObject({ freeChunks: 199, liveChunks: 2 })
+    heap.raw.free(chunks[chunks.length - 1])
+    expect(heap.chunks()).toEqual([{ address: keep, size: 16, state: 'live' }])
+    expect(heap.raw.alloc(32)).toBe(keep + 16)
+  })
+})
