@@ -9,7 +9,9 @@
  * ever adds at the top and rolls back from the top), so a chunk's stack index is its slot in
  * three typed arrays (address, usable size, state) and the slots above the top are the free
  * ones. No object or Map entry per chunk. A free of the top chunk, the common case, is one
- * comparison; any other address is found by binary search, the addresses being sorted.
+ * comparison. Any other address is found through a page index: per 4 KiB of the buffer, the slot
+ * of the first chunk that starts in or after it, so that a binary search only spans the chunks
+ * that start in one page (appending a chunk writes the entries of the pages it reaches).
  *
  * Addresses are offsets into the buffer plus a base that no other js heap of the process shares
  * (lib/js-heap-addresses.ts). Error codes follow native/core: an address that is not the start
@@ -28,6 +30,9 @@ const LIVE = 1
 const INITIAL_SLOTS = 64
 /** Bytes per slot: an address and a size (Float64Array) and a state (Uint8Array). */
 const BYTES_PER_SLOT = 8 + 8 + 1
+/** Buffer bytes per entry of the page index (an Int32Array slot number). */
+const PAGE = 4096
+const INITIAL_PAGES = 16
 /** Below this a size takes the bitwise fast path (no overflow past 2^31 when rounded up). */
 const SMALL_SIZE_MASK = 0x3fffffff
 
@@ -62,6 +67,14 @@ export class JsBumpHeap implements HeapBackend {
   #states = new Uint8Array(INITIAL_SLOTS)
   /** Chunks on the stack; the top one (count - 1) is always live and ends at #next. */
   #count = 0
+  /** Per page p of the buffer: the slot of the first chunk whose offset is >= p * PAGE. */
+  #pageFirst = new Int32Array(INITIAL_PAGES)
+  /**
+   * Where the valid entries of #pageFirst end, in bytes: after the page the top chunk starts in,
+   * and never before the end of page 0, whose first chunk is slot 0 whenever there is one (it
+   * starts at offset 0). Kept in bytes so that an alloc compares its offset without dividing.
+   */
+  #indexedEnd = PAGE
   /** The bump pointer, as an offset into the buffer. */
   #next = 0
   #closed = false
@@ -145,7 +158,7 @@ export class JsBumpHeap implements HeapBackend {
       freeChunks,
       largestFreeChunk,
       topBytes: heapBytes - this.#next,
-      metadataBytes: this.#addresses.length * BYTES_PER_SLOT,
+      metadataBytes: this.#addresses.length * BYTES_PER_SLOT + this.#pageFirst.byteLength,
       allocs: this.#allocs,
       frees: this.#frees,
       reallocs: this.#reallocs,
@@ -201,6 +214,13 @@ export class JsBumpHeap implements HeapBackend {
       corrupt(`the chunks hold ${live} live bytes in ${liveChunks} chunks, the counters say ${this.#liveBytes} in ${this.#liveChunks}`)
     }
     if (this.#length !== this.#buffer.byteLength) corrupt(`the buffer is ${this.#buffer.byteLength} bytes, the heap thinks ${this.#length}`)
+    const pages = count === 0 ? 1 : Math.floor((this.#addresses[count - 1] - this.#base) / PAGE) + 1
+    if (this.#indexedEnd !== pages * PAGE) corrupt(`the page index covers ${this.#indexedEnd / PAGE} pages, the chunks reach ${pages}`)
+    if (count > 0 && this.#addresses[0] !== this.#base) corrupt(`the first chunk is at 0x${this.#addresses[0].toString(16)}, not at the heap's base`)
+    for (let page = 0, slot = 0; page < pages && count > 0; page++) {
+      while (this.#addresses[slot] - this.#base < page * PAGE) slot++
+      if (this.#pageFirst[page] !== slot) corrupt(`the page index sends page ${page} to slot ${this.#pageFirst[page]}, its first chunk is in slot ${slot}`)
+    }
     if (this.#next > this.#length) corrupt('the bump pointer is past the end of the buffer')
   }
 
@@ -216,6 +236,7 @@ export class JsBumpHeap implements HeapBackend {
   /** Frees every chunk and detaches the buffer for good (reset() then continues on a fresh one). */
   #empty(): void {
     this.#count = 0
+    this.#indexedEnd = PAGE
     this.#next = 0
     this.#liveBytes = 0
     this.#liveChunks = 0
@@ -224,6 +245,7 @@ export class JsBumpHeap implements HeapBackend {
       this.#sizes = new Float64Array(INITIAL_SLOTS)
       this.#states = new Uint8Array(INITIAL_SLOTS)
     }
+    if (this.#pageFirst.length > INITIAL_PAGES) this.#pageFirst = new Int32Array(INITIAL_PAGES)
     this.#resize(0)
     // A shrunk resizable buffer would bring old views back in bounds when it grows again:
     // detach it for good.
@@ -242,15 +264,20 @@ export class JsBumpHeap implements HeapBackend {
     if (top >= 0 && addresses[top] === address) return top
     const problem = numberProblem(address)
     if (problem !== undefined) throw new AllocatorError('ERR_INVALID_POINTER', `address ${problem}, got ${describeValue(address)}`)
-    let low = 0
-    let high = top - 1
-    while (low <= high) {
-      const middle = (low + high) >>> 1
-      const found = addresses[middle]
-      if (found < address) low = middle + 1
-      else if (found > address) high = middle - 1
-      else if (this.#states[middle] === LIVE) return middle
-      else throw new AllocatorError('ERR_DOUBLE_FREE', `the chunk at 0x${address.toString(16)} was already freed`)
+    const offset = address - this.#base
+    // Below the top chunk and inside this heap's range, or no chunk starts there.
+    if (top > 0 && offset >= 0 && address < addresses[top]) {
+      const page = Math.floor(offset / PAGE)
+      let low = this.#pageFirst[page]
+      let high = ((page + 1) * PAGE < this.#indexedEnd ? this.#pageFirst[page + 1] : top) - 1
+      while (low <= high) {
+        const middle = (low + high) >>> 1
+        const found = addresses[middle]
+        if (found < address) low = middle + 1
+        else if (found > address) high = middle - 1
+        else if (this.#states[middle] === LIVE) return middle
+        else throw new AllocatorError('ERR_DOUBLE_FREE', `the chunk at 0x${address.toString(16)} was already freed`)
+      }
     }
     throw new AllocatorError('ERR_INVALID_POINTER', `0x${address.toString(16)} is not the start of a live chunk of this heap`)
   }
@@ -270,6 +297,7 @@ export class JsBumpHeap implements HeapBackend {
     if (end > this.#length) this.#ensureCapacity(end, size)
     const slot = this.#count
     if (slot === this.#addresses.length) this.#growTables()
+    if (offset >= this.#indexedEnd) this.#indexPages(offset, slot)
     const address = this.#base + offset
     this.#addresses[slot] = address
     this.#sizes[slot] = usable
@@ -328,9 +356,29 @@ export class JsBumpHeap implements HeapBackend {
     let count = this.#count - 1
     while (count > 0 && states[count - 1] === FREE) count--
     this.#count = count
-    this.#next = count === 0 ? 0 : this.#addresses[count - 1] - this.#base + this.#sizes[count - 1]
+    if (count === 0) {
+      this.#next = 0
+      this.#indexedEnd = PAGE
+    } else {
+      const offset = this.#addresses[count - 1] - this.#base
+      this.#next = offset + this.#sizes[count - 1]
+      this.#indexedEnd = (Math.floor(offset / PAGE) + 1) * PAGE
+    }
     const slack = this.#length - this.#next
     if (slack > this.#trimThreshold) this.#resize(this.#next + Math.min(this.#growth, slack))
+  }
+
+  /** The chunk in `slot` starts at `offset`, past the indexed pages: it is the first of each page up to its own. */
+  #indexPages(offset: number, slot: number): void {
+    const page = Math.floor(offset / PAGE)
+    const indexed = this.#indexedEnd / PAGE
+    if (page >= this.#pageFirst.length) {
+      const grown = new Int32Array(Math.max(page + 1, this.#pageFirst.length * 2))
+      grown.set(this.#pageFirst.subarray(0, indexed))
+      this.#pageFirst = grown
+    }
+    for (let p = indexed; p <= page; p++) this.#pageFirst[p] = slot
+    this.#indexedEnd = (page + 1) * PAGE
   }
 
   #growTables(): void {
