@@ -136,6 +136,12 @@ describe('running the consumer', () => {
     return { stdout: result.stdout, stderr: result.stderr }
   }
 
+  it("installs the command line: the package's bin prints the package's version", () => {
+    const bin = path.join(project.dir, 'node_modules', '.bin', PACKAGE)
+    const { version } = JSON.parse(readFileSync(path.join(project.installed, 'package.json'), 'utf8'))
+    expect(runNode([bin, '--version']).stdout.trim()).toContain(version)
+  })
+
   it('gives the same results from CJS and ESM, on both backends, with one module instance for both', () => {
     const hasAddon = existsSync(path.join(root, 'build', 'Release', 'memory_allocator.node'))
     const cjs = runNode(['-e', "process.stdout.write(JSON.stringify(require('./out/use.cjs').main('sample.rep')))"])
