@@ -10,7 +10,7 @@ import { ArrayHandleImpl, type ChunkState, type HandleOwner, HandleImpl } from '
 import { JsBumpHeap } from './js-heap'
 import { LeakTracker, leakError, toRecord } from './leaks'
 import { NativeBackend } from './native-heap'
-import { DEFAULT_JS_MAX_HEAP_BYTES, type ResolvedOptions, resolveOptions } from './options'
+import { bumpCannotHonour, DEFAULT_JS_MAX_HEAP_BYTES, type ResolvedOptions, resolveOptions } from './options'
 import type {
   AllocOptions,
   ArrayHandle,
@@ -71,6 +71,7 @@ function createJsBackend(options: ResolvedOptions, fallbackReason: string | unde
   if (options.strategy !== undefined && options.strategy !== 'bump') {
     throw new AllocatorError('ERR_UNSUPPORTED', `strategy '${options.strategy}' needs the native backend; the js heap supports 'bump' only${why}`)
   }
+  if (options.beyondBump.length > 0) throw bumpCannotHonour(options.beyondBump, 'the js heap', why)
   const max = options.maxHeapBytes
   const maxHeapBytes = max === undefined || max === Infinity ? DEFAULT_JS_MAX_HEAP_BYTES : max
   try {
@@ -132,7 +133,7 @@ class HeapImpl implements Heap, HandleOwner {
     if (options === undefined) {
       address = this.#impl.raw.alloc(size)
     } else {
-      if (options === null || typeof options !== 'object') {
+      if (options === null || typeof options !== 'object' || Array.isArray(options)) {
         throw new AllocatorError('ERR_INVALID_OPTION', `alloc options must be an object, got ${describeValue(options)}`)
       }
       for (const key of Object.keys(options)) {
@@ -141,6 +142,8 @@ class HeapImpl implements Heap, HandleOwner {
       if (options.zero !== undefined && typeof options.zero !== 'boolean') {
         throw new AllocatorError('ERR_INVALID_OPTION', `option zero must be a boolean, got ${describeValue(options.zero)}`)
       }
+      // The backends read 0 as "the heap's alignment" (the binding's convention); DESIGN makes it an error here.
+      if (options.align === 0) throw new AllocatorError('ERR_INVALID_ALIGNMENT', 'align must be a power of two up to 1 MiB (1048576), got 0')
       address = options.zero === true ? this.#impl.allocZeroed(size, options.align) : this.#impl.raw.alloc(size, options.align)
     }
     return this.#adopt(new HandleImpl(this, this.#newState(address, size)))
