@@ -204,7 +204,8 @@ export class JsBumpHeap implements HeapBackend {
     checkSize(size)
     const alignment = checkAlign(align, this.#options.alignment)
     const usable = Math.max(roundUp(size, this.#options.alignment), this.#options.alignment)
-    const offset = roundUp(this.#next, alignment)
+    // Aligned as an address: ADDRESS_BASE is a multiple of 64 KiB only, and align goes to 1 MiB.
+    const offset = roundUp(ADDRESS_BASE + this.#next, alignment) - ADDRESS_BASE
     this.#ensureCapacity(offset + usable, size)
     const chunk: JsChunk = { padStart: this.#next, offset, size: usable, live: true }
     this.#stack.push(chunk)
