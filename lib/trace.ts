@@ -564,6 +564,10 @@ const OP_LETTERS = ['a', 'f', 'r']
 
 /** Writes a trace as `.rep` text (header as stored, one request per line, `\n` endings). */
 export function formatTrace(trace: Trace): string {
+  checkTraceShape(trace)
+  if (!Array.isArray(trace.header) || trace.header.length !== 4) {
+    throw new AllocatorError('ERR_TRACE_FORMAT', `trace ${JSON.stringify(trace.name)}: header must be four numbers, got ${describeValue(trace.header)}`)
+  }
   const { kinds, ids, sizes } = trace
   let text = trace.header.join('\n') + '\n'
   for (let i = 0; i < trace.opCount; i++) {

@@ -77,7 +77,7 @@ describe('differential: heap against model', () => {
     } finally {
       run.close()
     }
-  })
+  }, 60_000 * Math.max(1, SCALE))
 })
 
 describe('the differential runner itself', () => {
