@@ -5,10 +5,13 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { warnIfDistIsStale } from './support'
 
 const CHILD = join(__dirname, 'out-of-memory-child.cjs')
 const DIST = join(__dirname, '..', '..', 'dist', 'cjs', 'index.js')
 const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit', '/usr/sbin/prlimit'].find((path) => existsSync(path))
+
+warnIfDistIsStale()
 
 /** prlimit and the built package are both there. */
 export const canLimitData = PRLIMIT !== undefined && existsSync(DIST)

@@ -51,6 +51,9 @@ describe.runIf(nativeAvailable)('foreign break moves with real Node work', () =>
     const buffers: Filled<Buffer>[] = []
     const foreign: Range[] = []
     let maxSegments = 0
+    let foreignMoves = 0
+    let buffersMade = 0
+    let verifications = 0
     let fills = 0
     const nextFill = (): number => 1 + (fills++ % 254)
 
@@ -72,6 +75,7 @@ describe.runIf(nativeAvailable)('foreign break moves with real Node work', () =>
         if (mapping === undefined || !mapping.perms.startsWith('rw') || end > mapping.end) problems.push(`chunk 0x${chunk.address.toString(16)}+${chunk.size} is not inside one writable mapping`)
       }
       expect(problems, when).toEqual([])
+      verifications++
       maxSegments = Math.max(maxSegments, heap.stats().segments)
     }
 
@@ -111,6 +115,7 @@ describe.runIf(nativeAvailable)('foreign break moves with real Node work', () =>
         const fill = nextFill()
         buffer.fill(fill)
         buffers.push({ value: buffer, fill })
+        buffersMade++
       }
       if (buffers.length > 6000) buffers.splice(0, 2000)
       const text = JSON.stringify(Array.from({ length: 2000 }, (_, k) => ({ k, round, s: 'x'.repeat(k % 50) })))
@@ -124,9 +129,11 @@ describe.runIf(nativeAvailable)('foreign break moves with real Node work', () =>
         const bytes = PAGE * (1 + Math.floor(random() * 32))
         const start = moveBreak(bytes)
         foreign.push({ start, end: start + bytes })
+        foreignMoves++
       } else if (round % 7 === 6 && foreign.length > 0 && currentBreak() === foreign[foreign.length - 1].end) {
         const last = foreign.pop()!
         moveBreak(-(last.end - last.start))
+        foreignMoves++
       }
 
       verifyEverything(`round ${round}`)
@@ -147,6 +154,10 @@ describe.runIf(nativeAvailable)('foreign break moves with real Node work', () =>
     heap.close()
     breakNotBelowForeign('close()')
     expect(buffers.filter(({ value, fill }) => !holds(value, fill)).length, 'foreign Buffers changed after close()').toBe(0)
+    console.log(
+      `foreign-break: 60 rounds, ${foreignMoves} moveBreak calls, ${buffersMade} malloc-backed Buffers, at most ${maxSegments} segments, ` +
+        `${verifications} full verifications (every chunk and Buffer byte), nothing lost`,
+    )
     if (canRise) expect(maxSegments, 'foreign moves between ours open new segments').toBeGreaterThan(1)
     else console.warn(`foreign-break: the break cannot rise in this process (${roomAboveBreak()} bytes of room); segments were not expected`)
     // Give back what the hook still holds on top, newest first, while it is still on top.

@@ -27,6 +27,7 @@ describe.runIf(nativeAvailable && canLimitData)('under prlimit --data', () => {
     expect(report!.heapBytesAtRefusal).toBeLessThanOrEqual(limit - report!.usedAtStart)
     expect(report!.reallocatedAfterFrees).toBe(report!.chunks - Math.floor(report!.chunks / 2))
     expect(report!.liveChunksAtEnd).toBe(0)
+    console.log(`out-of-memory: ${source} under prlimit --data=${limit}: ${report!.chunks} MiB allocated before ERR_OUT_OF_MEMORY, ${report!.reallocatedAfterFrees} again after frees, check() passed`)
   })
 })
 
@@ -43,7 +44,7 @@ const CAPPED: [string, HeapOptions][] = [
 ]
 
 describe('maxHeapBytes in this process', () => {
-  it.each(CAPPED)('%s: fills to the cap, refuses cleanly, keeps every byte, works again after frees', (_, options) => {
+  it.each(CAPPED)('%s: fills to the cap, refuses cleanly, keeps every byte, works again after frees', (name, options) => {
     const cap = 4 * MiB
     const heap = heapOn(options.backend as 'native' | 'js', { ...options, maxHeapBytes: cap })
     const random = prng(99)
@@ -90,6 +91,7 @@ describe('maxHeapBytes in this process', () => {
       live.push({ handle: again, fill: 7 })
     }
     expect(refusals).toBeGreaterThanOrEqual(3)
+    console.log(`out-of-memory: ${name} with maxHeapBytes ${cap}: ${refusals} ERR_OUT_OF_MEMORY refusals survived, every byte kept`)
     expect(live.filter((entry) => !holds(entry)).length, 'chunks that lost their bytes').toBe(0)
     heap.reset()
     heap.check()

@@ -2,6 +2,8 @@
  * Shared by the reliability suites: the backends to run on, heaps closed after each test, and
  * the one assertion they all make about a bad call (its exact code, the heap unchanged, check()).
  */
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { expect } from 'vitest'
 import { AllocatorError, createHeap, type ErrorCode, type Heap, type HeapOptions, type HeapStats } from '../../lib/index'
 import { nativeBinding } from '../../lib/binding'
@@ -58,4 +60,22 @@ export function expectRefusal(heap: Heap, run: () => unknown, code: ErrorCode, .
   expect(observable(heap), `${code} changed the heap: ${error.message}`).toEqual(before)
   heap.check()
   return error
+}
+
+/**
+ * The child-process and worker suites run the built package (dist/), as users do; after an edit
+ * of lib/ it must be rebuilt (npm run build:ts; npm ci does it) or they test the old code. Says so.
+ */
+export function warnIfDistIsStale(): void {
+  const root = join(__dirname, '..', '..')
+  let built: number
+  try {
+    built = statSync(join(root, 'dist', 'cjs', 'index.js')).mtimeMs
+  } catch {
+    return
+  }
+  const newer = readdirSync(join(root, 'lib'), { recursive: true })
+    .map(String)
+    .filter((file) => file.endsWith('.ts') && statSync(join(root, 'lib', file)).mtimeMs > built)
+  if (newer.length > 0) console.warn(`dist/ is older than lib/${newer[0]}${newer.length > 1 ? ` and ${newer.length - 1} more` : ''}: run npm run build:ts, or this suite tests the old build`)
 }
