@@ -279,6 +279,31 @@ describe.each(BACKENDS)('bad input on the %s backend', (backend) => {
         { what: 'array of a freed array handle', code: 'ERR_USE_AFTER_FREE', run: () => array.array },
       ]),
     )
+    // Handles killed another way: a raw free of their address, and reset().
+    const killedByRaw = heap.alloc(48)
+    heap.alloc(8)
+    heap.raw.free(killedByRaw.address)
+    problems.push(
+      ...runCases('killed handle', heap, [
+        { what: 'free of a handle whose chunk was freed by address', code: 'ERR_DOUBLE_FREE', run: () => heap.free(killedByRaw) },
+        { what: 'realloc of a handle whose chunk was freed by address', code: 'ERR_USE_AFTER_FREE', run: () => heap.realloc(killedByRaw, 8) },
+        { what: 'bytes() of a handle whose chunk was freed by address', code: 'ERR_USE_AFTER_FREE', run: () => killedByRaw.bytes() },
+      ]),
+    )
+    const resetHeap = heapFor(backend)
+    const beforeReset = resetHeap.alloc(32)
+    const rawBeforeReset = resetHeap.raw.alloc(32)
+    resetHeap.reset()
+    // The first chunk after reset() takes the first address again, not the raw one's.
+    expect(resetHeap.alloc(16).address).not.toBe(rawBeforeReset)
+    problems.push(
+      ...runCases('after reset', resetHeap, [
+        { what: 'free of a handle from before reset()', code: 'ERR_DOUBLE_FREE', run: () => resetHeap.free(beforeReset) },
+        { what: 'realloc of a handle from before reset()', code: 'ERR_USE_AFTER_FREE', run: () => resetHeap.realloc(beforeReset, 64) },
+        { what: 'bytes() of a handle from before reset()', code: 'ERR_USE_AFTER_FREE', run: () => beforeReset.bytes() },
+        { what: 'raw.free of an address from before reset()', code: 'ERR_INVALID_POINTER', run: () => resetHeap.raw.free(rawBeforeReset) },
+      ]),
+    )
     expect(f.live.live).toBe(true)
     expect(problems).toEqual([])
   })
