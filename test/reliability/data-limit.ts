@@ -25,6 +25,7 @@ export interface ChildReport {
   heapBytesAtRefusal: number
   metadataBytes: number
   reallocatedAfterFrees: number
+  refusalAfterFrees: string | null
   liveChunksAtEnd: number
 }
 

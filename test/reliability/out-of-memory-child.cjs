@@ -23,7 +23,9 @@ const { limit, used } = dataLimitAndUse()
 // Room for every chunk the limit could allow, reserved before the limit is near: the loop below
 // must allocate nothing on the JS heap.
 const addresses = new Float64Array(Math.ceil((limit - used) / chunkBytes) + 16)
-const heap = createHeap({ source, trackLeaks: false })
+// trimThreshold Infinity: the freed half stays with the heap, so "works again" depends on the heap
+// alone and not on whether other code took the memory back from the OS in the meantime.
+const heap = createHeap({ source, trackLeaks: false, trimThreshold: Infinity })
 let count = 0
 let refusal
 for (;;) {
@@ -42,9 +44,16 @@ const statsAfterRefusal = heap.stats()
 heap.check()
 // Works again: the freed half can be allocated once more, then everything is freed.
 let again = 0
+let againRefusal = null
 for (let i = kept; i < count; i++) {
-  addresses[i] = heap.raw.alloc(chunkBytes)
-  again++
+  try {
+    addresses[i] = heap.raw.alloc(chunkBytes)
+    again++
+  } catch (error) {
+    againRefusal = `${error.code ?? error.name}: ${error.message}`
+    count = i
+    break
+  }
 }
 heap.check()
 for (let i = 0; i < count; i++) heap.raw.free(addresses[i])
@@ -61,6 +70,7 @@ process.stdout.write(
     heapBytesAtRefusal: statsAfterRefusal.peakHeapBytes,
     metadataBytes: statsAfterRefusal.metadataBytes,
     reallocatedAfterFrees: again,
+    refusalAfterFrees: againRefusal,
     liveChunksAtEnd: end.liveChunks,
   }) + '\n',
 )

@@ -15,7 +15,10 @@ afterEach(closeHeaps)
 
 const MiB = 1 << 20
 
-describe.runIf(nativeAvailable && canLimitData)('under prlimit --data', () => {
+// retry: in about one run in sixty the child dies of an uncaught std::bad_alloc instead, when a
+// small allocation outside the heap meets the limit at the same moment; that is the bug
+// out-of-memory-metadata.test.ts pins down (RELIABILITY.md, "Open"). Remove the retry with it.
+describe.runIf(nativeAvailable && canLimitData)('under prlimit --data', { retry: 2 }, () => {
   it.each(['brk', 'mmap'] as const)('%s: 1 MiB chunks until ERR_OUT_OF_MEMORY; consistent; works again after frees', (source) => {
     const limit = 256 * MiB
     const { report, failure } = runUnderDataLimit(source, MiB, limit)
@@ -25,6 +28,7 @@ describe.runIf(nativeAvailable && canLimitData)('under prlimit --data', () => {
     // What the limit left after Node's own ~50 MB went to the heap, not much less.
     expect(report!.chunks).toBeGreaterThan((limit - report!.usedAtStart) / MiB / 2)
     expect(report!.heapBytesAtRefusal).toBeLessThanOrEqual(limit - report!.usedAtStart)
+    expect(report!.refusalAfterFrees).toBeNull()
     expect(report!.reallocatedAfterFrees).toBe(report!.chunks - Math.floor(report!.chunks / 2))
     expect(report!.liveChunksAtEnd).toBe(0)
     console.log(`out-of-memory: ${source} under prlimit --data=${limit}: ${report!.chunks} MiB allocated before ERR_OUT_OF_MEMORY, ${report!.reallocatedAfterFrees} again after frees, check() passed`)
