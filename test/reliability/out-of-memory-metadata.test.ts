@@ -5,7 +5,7 @@
  * and leave the heap consistent, as any other refusal does; the process must not abort.
  *
  * This asserts the behaviour DESIGN asks for; with the core as of this test's writing it fails
- * (the core aborts: "memory-allocator: out of memory for 65600 bytes of heap metadata").
+ * (the core aborts: "memory-allocator: out of memory for 67108864 bytes of heap metadata").
  */
 import { describe, expect, it } from 'vitest'
 import { canLimitData, runUnderDataLimit } from './data-limit'

@@ -15,10 +15,7 @@ afterEach(closeHeaps)
 
 const MiB = 1 << 20
 
-// retry: in about one run in sixty the child dies of an uncaught std::bad_alloc instead, when a
-// small allocation outside the heap meets the limit at the same moment; that is the bug
-// out-of-memory-metadata.test.ts pins down (RELIABILITY.md, "Open"). Remove the retry with it.
-describe.runIf(nativeAvailable && canLimitData)('under prlimit --data', { retry: 2 }, () => {
+describe.runIf(nativeAvailable && canLimitData)('under prlimit --data', () => {
   it.each(['brk', 'mmap'] as const)('%s: 1 MiB chunks until ERR_OUT_OF_MEMORY; consistent; works again after frees', (source) => {
     const limit = 256 * MiB
     const { report, failure } = runUnderDataLimit(source, MiB, limit)
