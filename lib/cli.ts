@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { basename, join } from 'node:path'
 import { AllocatorError } from './errors'
-import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH } from './options'
+import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL } from './options'
 import { packageRoot } from './package-root'
 import { REPLAY_ALLOCATORS } from './replay'
 import { WORKLOAD_KINDS } from './workloads'
@@ -96,7 +96,7 @@ ${wrapWords(`${REPLAY_ALLOCATORS.join(', ')}. libc is the process's own malloc`,
   --segregate-small BYTES
                      our heap places requests up to BYTES at the high end of
                      the free space they split, apart from larger ones
-                     (HeapOptions.segregateSmall; default 0: off)
+                     (HeapOptions.segregateSmall; default 64; 0: off)
   --max-live BYTES   skip traces whose peak live payload is larger (default 4G)
   --malloc NAME=LIBRARY
                      also replay with a malloc library (jemalloc, mimalloc, ...)
@@ -293,7 +293,7 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
     repeat: wholeNumber('repeat', values.repeat, DEFAULT_REPEAT, 1),
     touch: values['no-touch'] !== true,
     growth: byteOption('growth', values.growth, DEFAULT_GROWTH),
-    segregateSmall: byteOption('segregate-small', values['segregate-small'], 0),
+    segregateSmall: byteOption('segregate-small', values['segregate-small'], DEFAULT_SEGREGATE_SMALL),
     alignment: byteOption('alignment', values.alignment, DEFAULT_ALIGNMENT),
     maxLiveBytes: byteOption('max-live', values['max-live'], DEFAULT_MAX_LIVE),
   }

@@ -13,7 +13,7 @@ import { JsBumpHeap } from './js-heap'
 import { LeakTracker, leakError, toRecord } from './leaks'
 import { NativeBackend } from './native-heap'
 import { readRange, writeOffset, writeSource } from './raw-bytes'
-import { DEFAULT_JS_MAX_HEAP_BYTES, type ResolvedOptions, resolveOptions } from './options'
+import { bumpCannotHonour, DEFAULT_JS_MAX_HEAP_BYTES, type ResolvedOptions, resolveOptions } from './options'
 import type {
   AllocOptions,
   ArrayHandle,
@@ -86,6 +86,7 @@ function createJsBackend(options: ResolvedOptions, fallbackReason: string | unde
       `views 'revocable' needs the native backend; the js heap's views are 'shared' (one buffer: a freed chunk's views stay readable until reset)${why}`,
     )
   }
+  if (options.beyondBump.length > 0) throw bumpCannotHonour(options.beyondBump, 'the js heap', why)
   const max = options.maxHeapBytes
   const maxHeapBytes = max === undefined || max === Infinity ? DEFAULT_JS_MAX_HEAP_BYTES : max
   try {
@@ -189,7 +190,7 @@ class HeapImpl implements Heap, HandleOwner {
     if (options === undefined) {
       address = this.#rawAlloc(size)
     } else {
-      if (options === null || typeof options !== 'object') {
+      if (options === null || typeof options !== 'object' || Array.isArray(options)) {
         throw new AllocatorError('ERR_INVALID_OPTION', `alloc options must be an object, got ${describeValue(options)}`)
       }
       for (const key of Object.keys(options)) {
@@ -198,6 +199,8 @@ class HeapImpl implements Heap, HandleOwner {
       if (options.zero !== undefined && typeof options.zero !== 'boolean') {
         throw new AllocatorError('ERR_INVALID_OPTION', `option zero must be a boolean, got ${describeValue(options.zero)}`)
       }
+      // The backends read 0 as "the heap's alignment" (the binding's convention); DESIGN makes it an error here.
+      if (options.align === 0) throw new AllocatorError('ERR_INVALID_ALIGNMENT', 'align must be a power of two up to 1 MiB (1048576), got 0')
       address = options.zero === true ? this.#impl.allocZeroed(size, options.align) : this.#impl.raw.alloc(size, options.align)
     }
     return this.#adopt(new HandleImpl(this, this.#newState(address, size)))

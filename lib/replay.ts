@@ -3,14 +3,12 @@
  * the process's own malloc ('libc'), so that their times per operation compare.
  */
 import { nativeBinding, nativeUnavailableReason } from './binding'
-import { AllocatorError, describeValue } from './errors'
-import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_TRIM_THRESHOLD, STRATEGIES } from './options'
+import { AllocatorError } from './errors'
 import { replayInChild } from './replay-child'
-import type { Trace } from './trace'
-import type { Strategy } from './types'
+import { REPLAY_ALLOCATORS, type ReplayAllocator, resolveReplayOptions } from './replay-options'
+import { checkTraceShape, type Trace } from './trace'
 
-export type ReplayAllocator = Strategy | 'libc'
-export const REPLAY_ALLOCATORS: readonly ReplayAllocator[] = [...STRATEGIES, 'libc']
+export { REPLAY_ALLOCATORS, type ReplayAllocator }
 
 export interface ReplayOptions {
   allocator: ReplayAllocator
@@ -22,7 +20,7 @@ export interface ReplayOptions {
   growth?: number
   alignment?: number
   trimThreshold?: number
-  /** As HeapOptions.segregateSmall (default 0: off). */
+  /** As HeapOptions.segregateSmall (default 64). */
   segregateSmall?: number
   source?: 'brk' | 'mmap'
   /**
@@ -51,40 +49,23 @@ export interface ReplayResult {
   searchSteps: number | null
 }
 
-function wholeNumber(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new AllocatorError('ERR_INVALID_OPTION', `replay option ${name} must be an integer from ${min} to ${max}, got ${describeValue(value)}`)
-  }
-  return value
-}
-
 export function replay(trace: Trace, options: ReplayOptions): ReplayResult {
+  checkTraceShape(trace)
+  const resolved = resolveReplayOptions(options)
+  if (resolved.library !== undefined) {
+    const figures = replayInChild(trace, { touch: resolved.touch, repeat: resolved.repeat }, resolved.library)
+    return childResult(resolved.library, trace, figures, resolved.touch)
+  }
   const binding = nativeBinding()
   if (binding === undefined) throw new AllocatorError('ERR_UNSUPPORTED', `replay needs the native addon: ${nativeUnavailableReason()}`)
-  if (options === null || typeof options !== 'object' || !REPLAY_ALLOCATORS.includes(options.allocator)) {
-    throw new AllocatorError(
-      'ERR_INVALID_OPTION',
-      `replay option allocator must be one of ${REPLAY_ALLOCATORS.join(', ')}, got ${describeValue(options?.allocator)}`,
-    )
-  }
-  if (options.touch !== undefined && typeof options.touch !== 'boolean') {
-    throw new AllocatorError('ERR_INVALID_OPTION', `replay option touch must be a boolean, got ${describeValue(options.touch)}`)
-  }
-  if (options.library !== undefined) return replayLibrary(trace, options)
-  const trimThreshold = options.trimThreshold === Infinity ? Infinity : wholeNumber('trimThreshold', options.trimThreshold, DEFAULT_TRIM_THRESHOLD, 0)
-  const alignment = wholeNumber('alignment', options.alignment, DEFAULT_ALIGNMENT, 8)
-  if (alignment > 4096 || (alignment & (alignment - 1)) !== 0) {
-    throw new AllocatorError('ERR_INVALID_OPTION', `replay option alignment must be a power of two from 8 to 4096, got ${alignment}`)
-  }
-  const result = binding.replay(trace.kinds, trace.ids, trace.sizes, trace.numIds, options.allocator, {
-    source: options.source ?? (binding.onMainThread() ? 'brk' : 'mmap'),
-    alignment,
-    growth: wholeNumber('growth', options.growth, DEFAULT_GROWTH, 0),
-    trimThreshold,
-    segregateSmall: wholeNumber('segregateSmall', options.segregateSmall, 0, 0, 1 << 20),
-    touch: options.touch ?? true,
-    repeat: wholeNumber('repeat', options.repeat, 1, 1),
+  const result = binding.replay(trace.kinds, trace.ids, trace.sizes, trace.numIds, resolved.allocator, {
+    source: resolved.source ?? (binding.onMainThread() ? 'brk' : 'mmap'),
+    alignment: resolved.alignment,
+    growth: resolved.growth,
+    trimThreshold: resolved.trimThreshold,
+    segregateSmall: resolved.segregateSmall,
+    touch: resolved.touch,
+    repeat: resolved.repeat,
   })
   return {
     allocator: options.allocator,
@@ -99,18 +80,6 @@ export function replay(trace: Trace, options: ReplayOptions): ReplayResult {
     brkCalls: result.brkCalls,
     searchSteps: result.searchSteps,
   }
-}
-
-function replayLibrary(trace: Trace, options: ReplayOptions): ReplayResult {
-  if (options.allocator !== 'libc') {
-    throw new AllocatorError('ERR_INVALID_OPTION', `replay option library goes with allocator 'libc' (the library replaces libc's malloc), got allocator ${describeValue(options.allocator)}`)
-  }
-  if (typeof options.library !== 'string' || options.library === '') {
-    throw new AllocatorError('ERR_INVALID_OPTION', `replay option library must be the path of a malloc shared library, got ${describeValue(options.library)}`)
-  }
-  const touch = options.touch ?? true
-  const figures = replayInChild(trace, { touch, repeat: wholeNumber('repeat', options.repeat, 1, 1) }, options.library)
-  return childResult(options.library, trace, figures, touch)
 }
 
 /** A ReplayResult from a child replay: memory is the child's peak RSS growth, and only when the bytes were touched. */

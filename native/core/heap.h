@@ -126,7 +126,6 @@ class Heap {
 
   const HeapOptions& options() const { return options_; }
   uint64_t bytes_released() const { return bytes_released_; }  // Stats().bytes_released, cheaply
-  uint64_t bytes_released() const { return bytes_released_; }  // Stats().bytes_released, cheaply
   uint32_t granule() const { return options_.alignment; }
 
  private:
