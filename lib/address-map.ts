@@ -26,6 +26,8 @@ export class AddressMap<V> {
   }
 
   get(address: number): V | undefined {
+    // Callers pass what users pass: anything but a number is no key (and must not reach the math).
+    if (typeof address !== 'number') return undefined
     const keys = this.#keys
     const mask = this.#mask
     for (let slot = this.#slotOf(address) & mask; ; slot = (slot + 1) & mask) {

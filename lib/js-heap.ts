@@ -167,6 +167,7 @@ export class JsBumpHeap implements HeapBackend {
       segments: heapBytes > 0 ? 1 : 0,
       searchSteps: 0,
       quarantinedChunks: 0,
+      deferredChunks: 0,
     }
   }
 

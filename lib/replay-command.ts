@@ -10,7 +10,7 @@ import type { BenchOptions } from './bench/types'
 import { PROGRAM, Progress, UsageError, byteOption, checkOutputFile, parseCommandArgs, progressBar, wholeNumberOption, type CliIo, type Command } from './cli-support'
 import { AllocatorError } from './errors'
 import { renderHeapMap } from './heap-map'
-import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, STRATEGIES } from './options'
+import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL, STRATEGIES } from './options'
 import { REPLAY_ALLOCATORS } from './replay'
 import { traceThroughHeap, type TracePictures } from './replay-pictures'
 import { renderTimeline } from './timeline'
@@ -90,7 +90,7 @@ function timedRunOptions(values: ReplayValues): BenchOptions {
     repeat: wholeNumberOption('replay', 'repeat', values.repeat, DEFAULT_REPEAT, 1),
     touch: values['no-touch'] !== true,
     growth,
-    segregateSmall: 0,
+    segregateSmall: DEFAULT_SEGREGATE_SMALL,
     alignment,
     maxLiveBytes: Infinity,
   }
@@ -147,7 +147,7 @@ async function replayCommand(args: readonly string[], io: CliIo): Promise<number
     const showProgress = trace.opCount >= LONG_TRACE_OPS
     pictures = traceThroughHeap(trace, {
       strategy: allocator as Strategy,
-      heap: { growth: options.growth, alignment: options.alignment },
+      heap: { growth: options.growth, alignment: options.alignment, segregateSmall: options.segregateSmall },
       onProgress: (fraction) => {
         if (showProgress) progress.draw(progressBar(fraction, `drawing ${trace.name}: ${Math.round(fraction * 100)}%`, progress.width()))
       },

@@ -434,8 +434,7 @@ export function loadTrace(path: string): Trace {
   } catch (error) {
     // A trace that cannot be read is, to the caller, a trace that is not there to replay; the
     // system error stays reachable as `cause` (its code: ENOENT, EACCES, EISDIR, ...).
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
-    throw withCause(new AllocatorError('ERR_TRACE_FORMAT', `trace ${JSON.stringify(name)}: cannot read ${path} (${reason})`), error)
+    throw withCause(new AllocatorError('ERR_TRACE_FORMAT', `trace ${JSON.stringify(name)}: cannot read it: ${(error as Error).message}`), error)
   }
   if (bytes.length >= 2 && bytes[0] === GZIP_MAGIC_0 && bytes[1] === GZIP_MAGIC_1) {
     try {

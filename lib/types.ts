@@ -146,6 +146,8 @@ export interface HeapStats {
   searchSteps: number
   /** Freed chunks held back until a transferred view's memory is finalized. */
   quarantinedChunks: number
+  /** Free chunks not merged yet on purpose (best-fit's deferred merging; README, "How it works"). */
+  deferredChunks: number
 }
 
 export interface ChunkInfo {
@@ -154,6 +156,8 @@ export interface ChunkInfo {
   state: 'live' | 'free'
   /** Native only: a freed chunk held back (still 'live') until a transferred view is finalized. */
   quarantined?: true
+  /** Native best-fit only: a free chunk kept unmerged for its size's next request. */
+  deferred?: true
 }
 
 export interface LeakRecord {

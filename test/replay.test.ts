@@ -53,11 +53,13 @@ describe.skipIf(nativeBinding() === undefined)('replay', () => {
     expect(linear.searchSteps!).toBeGreaterThan(10 * indexed.searchSteps!)
   })
 
-  it('segregateSmall keeps small chunks apart, so freed large ones merge into usable holes', () => {
+  it('segregateSmall (on by default) keeps small chunks apart, so freed large ones merge into usable holes', () => {
     const fragmentation = generateTrace('fragmentation', { ops: 20_000 })
-    const mixed = replay(fragmentation, { allocator: 'best-fit', touch: false, growth: 4096 })
+    const mixed = replay(fragmentation, { allocator: 'best-fit', touch: false, growth: 4096, segregateSmall: 0 })
     const apart = replay(fragmentation, { allocator: 'best-fit', touch: false, growth: 4096, segregateSmall: 64 })
     expect(apart.utilization!).toBeGreaterThan(mixed.utilization! + 0.1)
+    const byDefault = replay(fragmentation, { allocator: 'best-fit', touch: false, growth: 4096 })
+    expect(byDefault.peakHeapBytes).toBe(apart.peakHeapBytes)
   })
 
   it('growth 0 moves the break by exactly what each request needs', () => {

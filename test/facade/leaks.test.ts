@@ -45,7 +45,8 @@ describe('definitely lost', () => {
   })
 
   it('sums several lost chunks, sorted by address', async () => {
-    const heap = newHeap()
+    // Low-end placement (segregateSmall 0): the expected order is the allocation order.
+    const heap = newHeap({ segregateSmall: 0 })
     const a = dropHandle(heap, 8).address
     const b = dropArrayHandle(heap)
     const c = dropHandle(heap, 100).address
@@ -137,7 +138,8 @@ describe('still reachable', () => {
   })
 
   it('lists handles and raw chunks in address order, and realloc moves the record', () => {
-    const heap = newHeap()
+    // Low-end placement (segregateSmall 0): the expected order is the allocation order.
+    const heap = newHeap({ segregateSmall: 0 })
     const a = heap.alloc(16)
     const raw = heap.raw.alloc(16)
     const b = heap.alloc(16)

@@ -31,10 +31,10 @@ export interface ChildReport {
 
 /** Runs the child under a data limit of `limitBytes`: its report, or how it ended instead. */
 export function runUnderDataLimit(source: 'brk' | 'mmap', chunkBytes: number, limitBytes: number): { report?: ChildReport; failure?: string } {
-  // --single-threaded: no V8 compiler or GC threads that could need memory just as the heap takes
-  // the last of it (TurboFan's concurrent compiler then dies of std::bad_alloc, about one run in
-  // sixty), so that only the heap's own calls meet the limit.
-  const args = [`--data=${limitBytes}`, process.execPath, '--single-threaded', CHILD, source, String(chunkBytes)]
+  // --single-threaded, --no-opt, --no-sparkplug: no V8 compiler that could need memory just as
+  // the heap takes the last of it (TurboFan then dies of std::bad_alloc, on its thread or on the
+  // main one), so that only the heap's own calls meet the limit.
+  const args = [`--data=${limitBytes}`, process.execPath, '--single-threaded', '--no-opt', '--no-sparkplug', CHILD, source, String(chunkBytes)]
   const result = spawnSync(PRLIMIT!, args, { encoding: 'utf8', timeout: 60_000 })
   if (result.status !== 0) {
     const how = result.signal === null ? `exited with ${result.status}` : `was killed by ${result.signal}`

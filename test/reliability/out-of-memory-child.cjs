@@ -3,7 +3,7 @@
  * heap on `source` until ERR_OUT_OF_MEMORY, then checks that the heap is consistent and works
  * again after frees. Prints one JSON line; exits non-zero on any other failure. It requires the
  * built package (dist/), as a user's program would.
- *   prlimit --data=BYTES node --single-threaded out-of-memory-child.cjs <brk|mmap> <chunkBytes>
+ *   prlimit --data=BYTES node --single-threaded --no-opt --no-sparkplug out-of-memory-child.cjs <brk|mmap> <chunkBytes>
  */
 'use strict'
 const { readFileSync } = require('node:fs')

@@ -4,8 +4,8 @@
  * while the heap itself does. The call that cannot grow them must fail with ERR_OUT_OF_MEMORY
  * and leave the heap consistent, as any other refusal does; the process must not abort.
  *
- * This asserts the behaviour DESIGN asks for; with the core as of this test's writing it fails
- * (the core aborts: "memory-allocator: out of memory for 67108864 bytes of heap metadata").
+ * The core's tables grow with mmap/mremap and report failure (native/core/metadata_array.h); the
+ * old core aborted here ("memory-allocator: out of memory for 67108864 bytes of heap metadata").
  */
 import { describe, expect, it } from 'vitest'
 import { canLimitData, runUnderDataLimit } from './data-limit'
