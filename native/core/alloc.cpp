@@ -140,8 +140,6 @@ Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align) {
 
 Status Heap::TakeFromTop(Granules size, uint64_t align, Granules* pos) {
   const Granules worst_pad = align == 0 ? 0 : static_cast<Granules>((align >> granule_shift_) - 1);
-  // Carving the wilderness may leave a free chunk below the allocation.
-  if ((IsSmall(size, align) || align != 0) && !free_.Reserve(1)) return Status::kOutOfMemory;
   if (!TopHasRoom(size, align)) {
     // A small request needs room above it to take the high end: it grows the heap by a page at
     // least, even with growth 0 (the rest becomes a free chunk that the next requests split).
@@ -150,7 +148,10 @@ Status Heap::TakeFromTop(Granules size, uint64_t align, Granules* pos) {
     if (status != Status::kOk) return status;
   }
   Segment& last = segments_.back();
-  if (IsSmall(size, align) && last.end - last.top > size) {
+  // Carving the wilderness may leave a free chunk below the allocation: its record is reserved
+  // only now, so that a call the source refused has not grown the tables either.
+  const bool record_at_hand = free_.Reserve(1);
+  if (IsSmall(size, align) && last.end - last.top > size && record_at_hand) {
     // The same for the wilderness: the small chunk takes its high end and the rest of it becomes
     // a free chunk that larger requests split from the bottom.
     const Granules rest = last.end - last.top - size;
@@ -163,6 +164,7 @@ Status Heap::TakeFromTop(Granules size, uint64_t align, Granules* pos) {
     return Status::kOk;
   }
   const Granules pad = AlignmentPad(last.top, align);
+  if (pad != 0 && !record_at_hand) return Status::kOutOfMemory;
   if (pad != 0) {
     bounds_.AddStart(last.top, true);
     AddFree(last.top, pad);

@@ -58,13 +58,13 @@ Status Heap::FreeChunk(uintptr_t address) {
 }
 
 void Heap::ReleaseChunk(Segment& segment, Granules pos, Granules size) {
-  if (bump_) return ReleaseBump(segment, pos, size);
-  if (CanDefer(size)) {
+  if (bump_) {
+    ReleaseBump(segment, pos, size);
+  } else if (CanDefer(size)) {
     bounds_.SetFree(pos);
     free_.MarkDeferred(free_.Insert(pos, size));
     return;
-  }
-  if (options_.coalesce) {
+  } else if (options_.coalesce) {
     Merge(segment, pos, size);
   } else {
     bounds_.SetFree(pos);
@@ -94,7 +94,6 @@ void Heap::ReleaseBump(Segment& segment, Granules pos, Granules size) {
     top = lower;
   }
   segment.top = top;
-  MaybeTrim();
 }
 
 void Heap::Merge(Segment& segment, Granules pos, Granules size) {

@@ -172,7 +172,7 @@ class Heap {
   Status FreeChunk(uintptr_t address);  // Free's general path
   // Frees the live chunk [pos, pos + size): deferred, or merged with its free neighbours.
   void ReleaseChunk(Segment& segment, Granules pos, Granules size);
-  // Bump's release: no merging but the roll-back of its top.
+  // Bump's release: no merging but the roll-back of its top (the caller decides whether to trim).
   void ReleaseBump(Segment& segment, Granules pos, Granules size);
   // Makes the chunk start [pos, pos + size) (live, or free with its record already dropped) one
   // free chunk merged with its free neighbours, or part of the wilderness. Needs one record
