@@ -4,8 +4,9 @@
 //
 //   node bench/run-all.mjs [--quick]      (--quick: fewer repeats, for a smoke run)
 //
-// The malloc-lab traces are read from ../shared/traces/malloclab when present; they are never
-// copied into the repository.
+// The shared traces are read from ../shared/traces (malloclab/ and programs/) when present; they
+// are never copied into the repository. bench/traces holds the project's own recorded traces.
+// jemalloc, mimalloc and tcmalloc get rows when their Debian packages are installed.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -17,7 +18,7 @@ const require = createRequire(import.meta.url)
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
 const results = path.join(here, 'results')
-const traces = path.resolve(root, '../shared/traces/malloclab')
+const shared = path.resolve(root, '../shared/traces')
 const quick = process.argv.includes('--quick')
 const repeat = quick ? '1' : '5'
 
@@ -43,21 +44,23 @@ function bench(name, args) {
   const report = { ...document, traces: document.options.traces }
   const { summary } = document
   const text = formatReportTables(report, summary)
-  writeFileSync(path.join(results, `${name}.txt`), `$ memory-allocator bench ${args.join(' ')} --repeat ${repeat}\n\n${text}`)
+  const shown = args.map((arg) => (arg.startsWith(root) ? path.relative(root, arg) : arg.replace(path.dirname(shared), '..')))
+  writeFileSync(path.join(results, `${name}.txt`), `$ memory-allocator bench ${shown.join(' ')} --repeat ${repeat}\n\n${text}`)
   say(`${name}: ${report.results.length} replays in ${((Date.now() - started) / 1000).toFixed(0)} s -> bench/results/${name}.txt`)
   return { report, summary }
 }
 
-function script(name, file) {
-  const run = spawnSync(process.execPath, [path.join(here, file), ...(quick ? ['--quick'] : []), '--json'], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 })
+function script(name, file, args = []) {
+  const run = spawnSync(process.execPath, [path.join(here, file), ...args, ...(quick ? ['--quick'] : []), '--json'], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 })
   if (run.status !== 0) throw new Error(`${file} exited with ${run.status}: ${run.stderr}`)
   const jsonStart = run.stdout.indexOf('\n[')
-  writeFileSync(path.join(results, `${name}.txt`), `$ node bench/${file}\n\n${run.stdout.slice(0, jsonStart)}\n`)
+  const text = jsonStart < 0 ? run.stdout : run.stdout.slice(0, jsonStart)
+  writeFileSync(path.join(results, `${name}.txt`), `$ node bench/${file} ${args.join(' ')}\n\n${text}\n`)
   say(`${name}: -> bench/results/${name}.txt`)
-  return JSON.parse(run.stdout.slice(jsonStart))
+  return jsonStart < 0 ? [] : JSON.parse(run.stdout.slice(jsonStart))
 }
 
-const ratioOf = (summary, allocator) => summary.find((row) => row.allocator === allocator)
+const rowOf = (summary, allocator) => summary.find((row) => row.allocator === allocator)
 const { loadTrace } = require('../dist/cjs/index.js')
 
 // The peak of live bytes with every request rounded up to `alignment` (at least one unit).
@@ -76,56 +79,100 @@ function roundedPeak(file, alignment) {
   }
   return peak
 }
-const fmt = (value, digits = 2) => (value === null || value === undefined ? '—' : value.toFixed(digits))
+const fmt = (value, digits = 2) => (value === null || value === undefined || Number.isNaN(value) ? '—' : value.toFixed(digits))
+const bestFitRows = (run) => run.report.results.filter((r) => r.allocator === 'best-fit' && r.peakHeapBytes)
 
 say(`machine: ${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, node ${process.version}, ${new Date().toISOString()}`)
-const haveTraces = existsSync(traces)
-if (!haveTraces) say(`note: ${traces} not found; the malloc-lab traces are skipped`)
-const classic = haveTraces
-  ? readdirSync(traces).filter((file) => file.endsWith('-bal.rep') && !file.startsWith('short')).map((file) => path.join(traces, file))
+const malloclab = path.join(shared, 'malloclab')
+const programs = path.join(shared, 'programs')
+const haveMalloclab = existsSync(malloclab)
+const havePrograms = existsSync(programs)
+if (!haveMalloclab) say(`note: ${malloclab} not found; the malloc-lab traces are skipped`)
+if (!havePrograms) say(`note: ${programs} not found; the shared program traces are skipped`)
+const classic = haveMalloclab
+  ? readdirSync(malloclab).filter((file) => file.endsWith('-bal.rep') && !file.startsWith('short')).map((file) => path.join(malloclab, file))
   : []
-const cmu = haveTraces ? [path.join(traces, 'cmu-15213-2016')] : []
+const cmu = haveMalloclab ? [path.join(malloclab, 'cmu-15213-2016')] : []
+const programTraces = [...(havePrograms ? [programs] : []), path.join(here, 'traces')]
+
+// The other mallocs, measured by the same loop in a child that preloads each.
+const LIBRARIES = { jemalloc: 'libjemalloc.so.2', mimalloc: 'libmimalloc.so.2', tcmalloc: 'libtcmalloc_minimal.so.4' }
+const libraryDir = '/usr/lib/x86_64-linux-gnu'
+const mallocs = Object.entries(LIBRARIES)
+  .filter(([, file]) => existsSync(path.join(libraryDir, file)))
+  .flatMap(([name, file]) => ['--malloc', `${name}=${path.join(libraryDir, file)}`])
+if (mallocs.length === 0) say('note: no jemalloc, mimalloc or tcmalloc installed; their rows are skipped')
+
+// Speed on real programs: best-fit, bump and worst-fit (the indexed strategies) against glibc and
+// the other mallocs; the scanning strategies take seconds per trace there and are measured below.
+const programSpeed = {}
+for (const touch of [true, false]) {
+  const flag = touch ? [] : ['--no-touch']
+  programSpeed[touch ? 'touch' : 'no-touch'] = bench(`replay-programs${touch ? '' : '-notouch'}`, [
+    ...programTraces,
+    '--allocators',
+    'best-fit,worst-fit,bump,libc',
+    ...mallocs,
+    ...flag,
+  ])
+}
 
 // Speed: every strategy and libc, on the built-in workloads and the malloc-lab traces.
 const speed = {}
 for (const touch of [true, false]) {
   const flag = touch ? [] : ['--no-touch']
   const builtIn = bench(`replay-builtin${touch ? '' : '-notouch'}`, flag)
-  const malloclab = haveTraces ? bench(`replay-malloclab${touch ? '' : '-notouch'}`, [...classic, ...cmu, ...flag]) : undefined
-  const all = [...builtIn.report.results, ...(malloclab?.report.results ?? [])]
+  const lab = haveMalloclab ? bench(`replay-malloclab${touch ? '' : '-notouch'}`, [...classic, ...cmu, ...flag]) : undefined
+  const all = [...builtIn.report.results, ...(lab?.report.results ?? [])]
   speed[touch ? 'touch' : 'no-touch'] = summarize(all, builtIn.report.options.allocators)
 }
 
 // Space, the malloc-lab accounting: the break grows by exactly what a request needs (growth 0),
-// or by whole pages with small requests segregated from large ones (the remedy for the binary
-// traces, where 64-byte and 448-byte chunks interleave).
-const space = haveTraces
+// every other option at its default (small requests segregated).
+const space = haveMalloclab
   ? {
-      classicPlain: bench('space-classic-growth0', [...classic, '--growth', '0', '--allocators', 'best-fit,libc']),
-      classic: bench('space-classic-segregated', [...classic, '--growth', '4096', '--segregate-small', '64', '--allocators', 'best-fit,libc']),
+      classic: bench('space-classic-growth0', [...classic, '--growth', '0', '--allocators', 'best-fit,libc']),
       cmu: bench('space-cmu-growth0', [...cmu, '--growth', '0', '--allocators', 'best-fit,libc']),
       cmuAlign8: bench('space-cmu-growth0-align8', [...cmu, '--growth', '0', '--alignment', '8', '--allocators', 'best-fit,libc']),
     }
   : undefined
 
 const jsCosts = script('js-costs', 'js-costs.mjs')
+script('js-heap-pair', 'js-heap-pair.mjs')
 const sweep = script('table-sweep', 'table-sweep.mjs')
+const instructions = spawnSync(process.execPath, [path.join(here, 'instructions.mjs')], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+if (instructions.status === 0) say('instructions: -> bench/results/instructions.txt')
+else say('instructions: skipped (bench/instructions.mjs needs valgrind and g++)')
 
 say('')
 say('Targets')
 for (const mode of ['touch', 'no-touch']) {
-  const best = ratioOf(speed[mode], 'best-fit')
-  const libc = ratioOf(speed[mode], 'libc')
-  say(`  speed (${mode}): best-fit ${fmt(best.geomeanNsPerOp, 1)} ns/op vs libc ${fmt(libc.geomeanNsPerOp, 1)} ns/op, ratio ${fmt(best.geomeanRatioToLibc)} (target <= 1.00)`)
+  const { summary } = programSpeed[mode]
+  const libc = rowOf(summary, 'libc')
+  const others = summary.filter((row) => !['best-fit', 'libc'].includes(row.allocator))
+  say(
+    `  speed, real programs (${mode}): best-fit ${fmt(rowOf(summary, 'best-fit').geomeanNsPerOp, 1)} ns/op vs libc ${fmt(libc.geomeanNsPerOp, 1)}, ratio ${fmt(rowOf(summary, 'best-fit').geomeanRatioToLibc)} (target <= 1.00; stretch 0.60); ` +
+      others.map((row) => `${row.allocator} ${fmt(row.geomeanRatioToLibc)}`).join(', ') +
+      (mode === 'no-touch' ? ' (bump target <= 0.50)' : ''),
+  )
+}
+for (const mode of ['touch', 'no-touch']) {
+  const best = rowOf(speed[mode], 'best-fit')
+  const libc = rowOf(speed[mode], 'libc')
+  say(`  speed, malloc-lab and built-in workloads (${mode}): best-fit ${fmt(best.geomeanNsPerOp, 1)} ns/op vs libc ${fmt(libc.geomeanNsPerOp, 1)} ns/op, ratio ${fmt(best.geomeanRatioToLibc)}`)
+}
+{
+  const rows = bestFitRows(programSpeed.touch)
+  const worst = Math.max(...rows.map((r) => r.metadataBytes / r.peakLiveBytes))
+  const withMetadata = geometricMean(rows.map((r) => (r.peakHeapBytes + r.metadataBytes) / r.peakLiveBytes))
+  say(`  metadata, real programs: at most ${fmt(100 * worst, 1)}% of peak live (target <= 5% + 64 KiB of fixed tables); (peak heap + metadata) / peak live ${fmt(withMetadata, 3)} geometric mean (target <= 1.08)`)
+  for (const r of rows) say(`      ${r.trace.padEnd(18)} metadata ${fmt(100 * r.metadataBytes / r.peakLiveBytes, 1).padStart(5)}% of peak live, (heap + metadata) / live ${fmt((r.peakHeapBytes + r.metadataBytes) / r.peakLiveBytes, 3)}`)
 }
 if (space !== undefined) {
-  const meanUtilization = (run) => {
-    const utilizations = run.report.results.filter((r) => r.allocator === 'best-fit' && r.utilization !== null).map((r) => r.utilization)
-    return utilizations.reduce((sum, u) => sum + u, 0) / utilizations.length
-  }
-  say(`  space: mean utilization on the ${classic.length} classic -bal traces ${fmt(meanUtilization(space.classic), 3)} with --growth 4096 --segregate-small 64 (target >= 0.90); ${fmt(meanUtilization(space.classicPlain), 3)} with --growth 0 and no segregation`)
+  const utilizations = bestFitRows(space.classic).map((r) => r.utilization)
+  say(`  space: mean utilization on the ${classic.length} classic -bal traces ${fmt(utilizations.reduce((sum, u) => sum + u, 0) / utilizations.length, 3)} with --growth 0, other options at their defaults (target >= 0.95)`)
   const heapToLive = (run) => {
-    const best = run.report.results.filter((r) => r.allocator === 'best-fit' && r.peakHeapBytes)
+    const best = bestFitRows(run)
     return {
       ratio: geometricMean(best.map((r) => r.peakHeapBytes / r.peakLiveBytes)),
       metadata: geometricMean(best.map((r) => r.metadataBytes / r.peakLiveBytes)),
@@ -135,12 +182,11 @@ if (space !== undefined) {
   }
   for (const [label, run] of [['alignment 16', space.cmu], ['alignment 8', space.cmuAlign8]]) {
     const { ratio, metadata, floor } = heapToLive(run)
-    say(`  space: peak heap / peak live on the CMU set, ${label}: ${fmt(ratio, 3)} (target <= 1.10; rounding alone costs ${fmt(floor, 3)}); out-of-band metadata ${fmt(100 * metadata, 0)}% of peak live`)
+    say(`  space: peak heap / peak live on the CMU set, ${label}: ${fmt(ratio, 3)} (rounding alone costs ${fmt(floor, 3)}); out-of-band metadata ${fmt(100 * metadata, 1)}% of peak live`)
   }
 }
-const pair = jsCosts.find((row) => row.label === 'native: raw pair')
-say(`  js: native raw.alloc+raw.free pair ${fmt(pair?.nsPerPair, 1)} ns median (target < 70)`)
 for (const row of jsCosts.filter((r) => r.nsPerOp !== undefined)) say(`      ${row.label.padEnd(46)} ${fmt(row.nsPerOp, 1)} ns/op`)
+say('  js pairs against the npm malloc package: bench/results/js-costs.txt')
 for (const strategy of ['best-fit', 'best-fit-linear']) {
   const rows = sweep.filter((row) => row.strategy === strategy)
   say(`  scale: ${strategy.padEnd(15)} ${rows.map((row) => `${row.freeChunks}: ${fmt(row.nsPerAlloc, 0)} ns, ${fmt(row.stepsPerAlloc, 1)} steps`).join(' | ')}`)
