@@ -1,7 +1,7 @@
 // libFuzzer target for ma::Heap on the mmap source (clang, -fsanitize=fuzzer,address,undefined):
 //
 //   cmake -S . -B build-sanitize -DCMAKE_CXX_COMPILER=clang++ -DMA_FUZZ=ON && cmake --build build-sanitize --target core_fuzz
-//   ./build-sanitize/core_fuzz -max_total_time=60 -max_len=2048 <scratch corpus dir> test/native/corpus
+//   ./build-sanitize/core_fuzz -max_total_time=60 -max_len=1024 -len_control=0 <scratch corpus dir> test/native/corpus
 //   ./build-sanitize/core_fuzz crash-<sha1>          # replays one input, printing what failed
 //
 // The input's first three bytes choose the heap's options; every following operation is an
