@@ -74,18 +74,14 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   // Arguments not passed are not read: each read is a Node-API call on the hottest path.
   uint64_t size, align = 0;
   if (!ReadSize(env, args[0], &size) || (argc >= 2 && !ReadAlign(env, args[1], &align))) return nullptr;
+  // alloc(size, align, zero): a reused chunk holds its last owner's bytes unless zeroed.
+  bool zero = false;
+  if (argc >= 3) napi_get_value_bool(env, args[2], &zero);
   uintptr_t address;
-  const ma::Status status = box->heap->Alloc(size, align, &address);
+  const ma::Status status = zero ? box->heap->AllocZeroed(size, align, &address) : box->heap->Alloc(size, align, &address);
   if (status != ma::Status::kOk) {
     ThrowStatus(env, status, SizeProblem(status, size, *box->heap));
     return nullptr;
-  }
-  // alloc(size, align, zero): a reused chunk holds its last owner's bytes; zero its usable size.
-  bool zero = false;
-  if (argc >= 3 && napi_get_value_bool(env, args[2], &zero) == napi_ok && zero) {
-    uint64_t usable = size;
-    box->heap->UsableSize(address, &usable);
-    std::memset(reinterpret_cast<void*>(address), 0, static_cast<size_t>(usable));
   }
   return Number(env, static_cast<double>(address));
 }
@@ -113,29 +109,20 @@ napi_value Realloc(napi_env env, napi_callback_info info) {
   uintptr_t address;
   uint64_t size, usable;
   if (!ReadLiveChunk(env, box, args[0], &address, &usable) || !ReadSize(env, args[1], &size)) return nullptr;
-  ma::Status status;
-  uintptr_t moved_to;
   // Views are revoked only once the realloc has succeeded: a failed realloc leaves the chunk, and
-  // every view of it, as they were.
+  // every view of it, as they were. A view that escaped still reaches the old chunk, so then the
+  // chunk must move and wait in quarantine.
   const bool has_views = !box->views.empty() && box->views.count(address) != 0;
   const bool escaped = has_views && ViewsEscaped(env, box, address);
-  if (escaped) {
-    // An escaped view still reaches the old chunk: copy out and quarantine it.
-    status = box->heap->Alloc(size, 0, &moved_to);
-  } else {
-    status = box->heap->Realloc(address, size, &moved_to);
-  }
+  uintptr_t moved_to;
+  const ma::Status status = escaped ? box->heap->MoveAndQuarantine(address, size, &moved_to)
+                                    : box->heap->Realloc(address, size, &moved_to);
   if (status != ma::Status::kOk) {
     ThrowStatus(env, status, SizeProblem(status, size, *box->heap));
     return nullptr;
   }
-  if (escaped) {
-    std::memcpy(reinterpret_cast<void*>(moved_to), reinterpret_cast<const void*>(address), std::min(usable, size));
-    RevokeViews(env, box, address);
-    Quarantine(box, address);
-  } else if (has_views) {
-    RevokeViews(env, box, address);  // every view is attached: they all detach, none escapes
-  }
+  if (has_views) RevokeViews(env, box, address);
+  if (escaped) ++box->quarantined_chunks;
   return Number(env, static_cast<double>(moved_to));
 }
 
@@ -197,6 +184,7 @@ napi_value Stats(napi_env env, napi_callback_info info) {
   set("reallocs", s.reallocs);
   set("brkCalls", s.brk_calls);
   set("bytesReleased", s.bytes_released);
+  set("deferredChunks", s.deferred_chunks);
   set("segments", s.segments);
   set("searchSteps", s.search_steps);
   set("quarantinedChunks", box->quarantined_chunks);
@@ -216,7 +204,8 @@ napi_value Chunks(napi_env env, napi_callback_info info) {
     chunk.Set("address", Napi::Number::New(env, static_cast<double>(chunks[i].address)));
     chunk.Set("size", Napi::Number::New(env, static_cast<double>(chunks[i].size)));
     chunk.Set("state", chunks[i].live ? live : free);
-    if (chunks[i].pinned) chunk.Set("quarantined", true);
+    if (chunks[i].quarantined) chunk.Set("quarantined", true);
+    if (chunks[i].deferred) chunk.Set("deferred", true);
     out.Set(i, chunk);
   }
   return out;

@@ -19,7 +19,7 @@ struct HeapBox {
   bool closed = false;
   // Chunks (by address) on which views were made and that are still live.
   std::unordered_map<uintptr_t, ChunkViews*> views;
-  uint64_t quarantined_chunks = 0;  // pinned in the core until their escaped views finalize
+  uint64_t quarantined_chunks = 0;  // quarantined in the core until their escaped views finalize
   uint32_t refs = 1;                // all JS holders together, plus one per view not yet finalized
   uint32_t js_holders = 0;          // the heap object and its functions not yet collected
 

@@ -31,7 +31,7 @@ void FinalizeView(napi_env env, void* /*data*/, void* hint) {
   chunk->records.erase(std::find(chunk->records.begin(), chunk->records.end(), record));
   if (record->escaped && --chunk->escaped == 0) {
     // The last reference to the quarantined memory is gone: the chunk may now be reused.
-    if (box->heap != nullptr) box->heap->UnpinAndFree(chunk->address);
+    if (box->heap != nullptr) box->heap->ReleaseQuarantined(chunk->address);
     --box->quarantined_chunks;
     box->DestroyHeapIfDone();
   }
@@ -129,7 +129,7 @@ bool RevokeViews(napi_env env, HeapBox* box, uintptr_t address) {
 }
 
 void Quarantine(HeapBox* box, uintptr_t address) {
-  box->heap->Pin(address);
+  box->heap->Quarantine(address);
   ++box->quarantined_chunks;
 }
 

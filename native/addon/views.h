@@ -3,7 +3,7 @@
 //
 // A buffer that was detached by someone else first (ArrayBuffer.prototype.transfer, a transfer
 // list) may have moved its memory into a buffer we cannot reach. Its chunk is then quarantined:
-// pinned in the core, out of use, until that memory's finalizer reports it unreferenced.
+// quarantined in the core, out of use, until that memory's finalizer reports it unreferenced.
 #pragma once
 
 #include <node_api.h>
@@ -37,7 +37,7 @@ bool ViewsEscaped(napi_env env, HeapBox* box, uintptr_t address);
 // and the caller must quarantine the chunk (Quarantine) instead of freeing it.
 bool RevokeViews(napi_env env, HeapBox* box, uintptr_t address);
 
-// Pins the chunk in the core; the last escaped view's finalizer frees it.
+// Quarantines the chunk in the core; the last escaped view's finalizer frees it.
 void Quarantine(HeapBox* box, uintptr_t address);
 
 // Revokes the views of every chunk (reset, close), quarantining where needed.

@@ -39,7 +39,7 @@ uint32_t LowestFitFrom(const FreeTable& table, Granules size, Granules from, uin
 
 }  // namespace
 
-uint32_t FindFreeChunk(Strategy strategy, FreeTable& table, Granules size, Granules rover, uint64_t* steps) {
+uint32_t FindFreeChunk(Strategy strategy, const FreeTable& table, Granules size, Granules rover, uint64_t* steps) {
   if (table.count() == 0) return kNoRecord;
   switch (strategy) {
     case Strategy::kBestFit:
@@ -52,7 +52,7 @@ uint32_t FindFreeChunk(Strategy strategy, FreeTable& table, Granules size, Granu
       return LowestFitFrom(table, size, rover, steps);
     case Strategy::kWorstFit: {
       const uint32_t largest = table.Largest(steps);
-      return table[largest].size >= size ? largest : kNoRecord;
+      return largest != kNoRecord && table[largest].size >= size ? largest : kNoRecord;
     }
     case Strategy::kBump:
       return kNoRecord;

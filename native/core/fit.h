@@ -9,7 +9,7 @@
 namespace ma {
 
 enum class Strategy : uint8_t {
-  kBestFit,        // exact size, else the smallest that fits, lowest address among equals; indexed
+  kBestFit,        // exact size, else the smallest that fits; most recently freed among equals; indexed
   kBestFitLinear,  // the original note: scan the table in order, stop at an exact fit, else smallest
   kFirstFit,       // the lowest address that fits (scans the table)
   kNextFit,        // the lowest address at or after the rover that fits, wrapping (scans the table)
@@ -20,6 +20,6 @@ enum class Strategy : uint8_t {
 // The record of the free chunk an allocation of `size` granules should take, or kNoRecord when
 // none fits (the heap then carves the top). Adds the table records and index nodes it examined
 // to *steps.
-uint32_t FindFreeChunk(Strategy strategy, FreeTable& table, Granules size, Granules rover, uint64_t* steps);
+uint32_t FindFreeChunk(Strategy strategy, const FreeTable& table, Granules size, Granules rover, uint64_t* steps);
 
 }  // namespace ma

@@ -1,292 +1,278 @@
-// Records, exact-size bins and their upkeep. BestFit and Insert run on nearly every allocation
-// and free; keep them short.
+// Records, their bins and their pages. Insert, Remove and Resize run on nearly every allocation
+// and free; each is a handful of loads and stores.
 #include "free_table.h"
 
-#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace ma {
 
 void FreeTable::Clear() {
-  records_.clear();
+  // Records, the page map and the trie keep their memory: a heap emptied between replay runs
+  // would otherwise grow them again on every run.
+  records_.Clear();
   first_vacant_ = kNoRecord;
   count_ = 0;
   granules_ = 0;
-  // Bins and their item arrays keep their memory: a heap emptied between replay runs would
-  // otherwise rebuild thousands of bins per run. Only occupied bins hold items (a bin empties its
-  // heap when its last record leaves), and the bitmap names the occupied small ones.
-  for (uint32_t word = 0; word < kSmallSizes / 64; ++word) {
-    for (uint64_t bits = small_words_[word]; bits != 0; bits &= bits - 1) {
-      Bin& bin = small_bins_[(word << 6) | static_cast<uint32_t>(__builtin_ctzll(bits))];
-      bin.heap.clear();
-      bin.live = 0;
-    }
-  }
+  for (uint32_t& head : small_heads_) head = kNoRecord;
   std::memset(small_words_, 0, sizeof small_words_);
   small_summary_ = 0;
-  spare_large_bins_.clear();
-  for (uint32_t index = 0; index < large_bins_.size(); ++index) {
-    large_bins_[index].heap.clear();
-    large_bins_[index].live = 0;
-    spare_large_bins_.push_back(index);
-  }
-  large_sizes_.Clear();
+  large_heads_.Clear();
+  by_page_.Fill(kNoRecord);
+  deferred_.Clear();
 }
+
+bool FreeTable::Cover(Granules limit) {
+  const size_t pages = (static_cast<size_t>(limit) + 63) / 64;
+  return pages <= by_page_.size() || by_page_.Resize(pages, kNoRecord);
+}
+
+bool FreeTable::Reserve(uint32_t inserts) {
+  if (first_vacant_ == kNoRecord || inserts > 1) {
+    if (!records_.Reserve(records_.size() + inserts)) return false;
+  }
+  return large_heads_.Reserve(inserts);
+}
+
+bool FreeTable::ReserveDeferred(uint32_t most) { return deferred_.Reserve(most); }
 
 uint64_t FreeTable::metadata_bytes() const {
-  uint64_t bytes = records_.capacity() * sizeof(FreeRecord) + sizeof small_words_ +
-                   (small_bins_.capacity() + large_bins_.capacity()) * sizeof(Bin) +
-                   spare_large_bins_.capacity() * sizeof(uint32_t) + large_sizes_.metadata_bytes();
-  for (const Bin& bin : small_bins_) bytes += bin.heap.capacity() * sizeof(BinItem);
-  for (const Bin& bin : large_bins_) bytes += bin.heap.capacity() * sizeof(BinItem);
-  return bytes;
+  return records_.bytes() + sizeof small_heads_ + sizeof small_words_ + large_heads_.metadata_bytes() +
+         by_page_.bytes() + deferred_.bytes();
 }
 
-// ---- bins and the size indexes -------------------------------------------------------------
+// ---- bins ------------------------------------------------------------------------------------
 
-FreeTable::Bin& FreeTable::BinFor(Granules size) {
+void FreeTable::SetHead(Granules size, uint32_t record) {
   if (size < kSmallSizes) {
-    if (size >= small_bins_.size()) small_bins_.resize(size + 1);
-    return small_bins_[size];
-  }
-  uint32_t index = large_sizes_.Find(size);
-  if (index == SizeIndex::kNone) {
-    if (!spare_large_bins_.empty()) {
-      index = spare_large_bins_.back();
-      spare_large_bins_.pop_back();
-    } else {
-      index = static_cast<uint32_t>(large_bins_.size());
-      large_bins_.emplace_back();
+    const bool was_empty = small_heads_[size] == kNoRecord;
+    small_heads_[size] = record;
+    if (record == kNoRecord) {
+      uint64_t& word = small_words_[size >> 6];
+      word &= ~(uint64_t{1} << (size & 63));
+      if (word == 0) small_summary_ &= ~(uint64_t{1} << (size >> 6));
+    } else if (was_empty) {
+      small_words_[size >> 6] |= uint64_t{1} << (size & 63);
+      small_summary_ |= uint64_t{1} << (size >> 6);
     }
-    large_sizes_.Insert(size, index);
-  }
-  return large_bins_[index];
-}
-
-void FreeTable::MarkOccupied(Granules size) {
-  if (size >= kSmallSizes) return;  // BinFor indexed it already
-  small_words_[size >> 6] |= uint64_t{1} << (size & 63);
-  small_summary_ |= uint64_t{1} << (size >> 6);
-}
-
-void FreeTable::MarkEmpty(Granules size) {
-  if (size < kSmallSizes) {
-    uint64_t& word = small_words_[size >> 6];
-    word &= ~(uint64_t{1} << (size & 63));
-    if (word == 0) small_summary_ &= ~(uint64_t{1} << (size >> 6));
     return;
   }
-  const uint32_t index = large_sizes_.Find(size);
-  large_sizes_.Remove(size);
-  spare_large_bins_.push_back(index);
+  const uint32_t head = large_heads_.Find(size);
+  if (record == kNoRecord) large_heads_.Remove(size);
+  else if (head == SizeIndex::kNone) large_heads_.Insert(size, record);
+  else large_heads_.Update(size, record);
 }
 
-Granules FreeTable::SmallSuccessor(Granules size, uint64_t* steps) const {
-  if (size >= kSmallSizes) return kNoRecord;
-  const uint32_t word = size >> 6;
-  ++*steps;
-  const uint64_t here = small_words_[word] & (~uint64_t{0} << (size & 63));
-  if (here != 0) return (word << 6) | static_cast<uint32_t>(__builtin_ctzll(here));
-  const uint64_t later = word == 63 ? 0 : small_summary_ & (~uint64_t{0} << (word + 1));
-  if (later == 0) return kNoRecord;
-  ++*steps;
-  const uint32_t next = static_cast<uint32_t>(__builtin_ctzll(later));
-  return (next << 6) | static_cast<uint32_t>(__builtin_ctzll(small_words_[next]));
+void FreeTable::LinkIntoBin(uint32_t record) {
+  FreeRecord& linked = records_[record];
+  const uint32_t head = Head(linked.size);
+  linked.bin_prev = kNoRecord;
+  linked.bin_next = head == SizeIndex::kNone ? kNoRecord : head;
+  if (linked.bin_next != kNoRecord) records_[linked.bin_next].bin_prev = record;
+  SetHead(linked.size, record);
 }
 
-bool FreeTable::IsCurrent(const BinItem& item, Granules size) const {
-  const FreeRecord& record = records_[item.record];
-  return record.generation == item.generation && record.size == size;
+void FreeTable::UnlinkFromBin(uint32_t record) {
+  const FreeRecord& unlinked = records_[record];
+  if (unlinked.bin_next != kNoRecord) records_[unlinked.bin_next].bin_prev = unlinked.bin_prev;
+  if (unlinked.bin_prev != kNoRecord) records_[unlinked.bin_prev].bin_next = unlinked.bin_next;
+  else SetHead(unlinked.size, unlinked.bin_next);
 }
 
-uint32_t FreeTable::Top(Bin& bin, Granules size, uint64_t* steps) {
-  for (;;) {
-    ++*steps;
-    const BinItem& top = bin.heap.front();
-    if (IsCurrent(top, size)) return top.record;
-    PopTop(bin);
-  }
+// ---- pages -----------------------------------------------------------------------------------
+
+void FreeTable::LinkIntoPage(uint32_t record) {
+  uint32_t& first = by_page_[records_[record].pos >> 6];
+  records_[record].page_next = first;
+  first = record;
 }
 
-// ---- the 4-ary heap of a bin ---------------------------------------------------------------
-
-void FreeTable::Push(Bin& bin, BinItem item) {
-  MetadataVector<BinItem>& heap = bin.heap;
-  size_t slot = heap.size();
-  heap.push_back(item);
-  while (slot > 0) {
-    const size_t parent = (slot - 1) / 4;
-    if (heap[parent].pos <= item.pos) break;
-    heap[slot] = heap[parent];
-    slot = parent;
-  }
-  heap[slot] = item;
+void FreeTable::UnlinkFromPage(uint32_t record) {
+  uint32_t* link = &by_page_[records_[record].pos >> 6];
+  while (*link != record) link = &records_[*link].page_next;
+  *link = records_[record].page_next;
 }
 
-void FreeTable::PopTop(Bin& bin) {
-  MetadataVector<BinItem>& heap = bin.heap;
-  const BinItem item = heap.back();
-  heap.pop_back();
-  const size_t n = heap.size();
-  if (n == 0) return;
-  size_t slot = 0;
-  for (;;) {
-    const size_t first = 4 * slot + 1;
-    if (first >= n) break;
-    size_t least = first;
-    const size_t last = std::min(first + 4, n);
-    for (size_t child = first + 1; child < last; ++child) {
-      if (heap[child].pos < heap[least].pos) least = child;
-    }
-    if (item.pos <= heap[least].pos) break;
-    heap[slot] = heap[least];
-    slot = least;
-  }
-  heap[slot] = item;
-}
-
-void FreeTable::Compact(Bin& bin, Granules size) {
-  MetadataVector<BinItem>& heap = bin.heap;
-  heap.erase(std::remove_if(heap.begin(), heap.end(), [&](const BinItem& item) { return !IsCurrent(item, size); }), heap.end());
-  // Restore the 4-ary heap order bottom-up (Floyd), O(n).
-  const size_t n = heap.size();
-  for (size_t start = n / 4 + 1; start-- > 0;) {
-    const BinItem item = heap[start];
-    size_t slot = start;
-    for (;;) {
-      const size_t first = 4 * slot + 1;
-      if (first >= n) break;
-      size_t least = first;
-      for (size_t child = first + 1; child < std::min(first + 4, n); ++child) {
-        if (heap[child].pos < heap[least].pos) least = child;
-      }
-      if (item.pos <= heap[least].pos) break;
-      heap[slot] = heap[least];
-      slot = least;
-    }
-    heap[slot] = item;
-  }
-}
-
-// ---- records -------------------------------------------------------------------------------
+// ---- records ---------------------------------------------------------------------------------
 
 uint32_t FreeTable::Insert(Granules pos, Granules size) {
   uint32_t record;
   if (first_vacant_ != kNoRecord) {
     record = first_vacant_;
-    first_vacant_ = records_[record].next_vacant;
+    first_vacant_ = records_[record].bin_next;
   } else {
     record = static_cast<uint32_t>(records_.size());
-    records_.push_back(FreeRecord{0, 0, 0, kNoRecord});
+    records_.PushBack(FreeRecord{});
   }
-  FreeRecord& slot = records_[record];
-  slot.pos = pos;
-  slot.size = size;
-  ++slot.generation;
-  Bin& bin = BinFor(size);
-  if (bin.live++ == 0) MarkOccupied(size);
-  Push(bin, BinItem{pos, record, slot.generation});
+  records_[record] = FreeRecord{pos, size, kNoRecord, kNoRecord, kNoRecord, 0};
+  LinkIntoBin(record);
+  LinkIntoPage(record);
   ++count_;
   granules_ += size;
   return record;
 }
 
 void FreeTable::Remove(uint32_t record) {
+  if (records_[record].deferred != 0) ClearDeferred(record);
+  UnlinkFromBin(record);
+  UnlinkFromPage(record);
   FreeRecord& removed = records_[record];
-  const Granules size = removed.size;
-  Bin& bin = size < kSmallSizes ? small_bins_[size] : large_bins_[large_sizes_.Find(size)];
-  removed.size = 0;  // every item of this record is stale from here on
-  removed.next_vacant = first_vacant_;
-  first_vacant_ = record;
   --count_;
-  granules_ -= size;
-  if (--bin.live == 0) {
-    bin.heap.clear();
-    MarkEmpty(size);
-  } else if (bin.heap.front().record == record) {
-    PopTop(bin);  // the common case: best fit just took the top
-  } else if (bin.heap.size() > 2 * static_cast<size_t>(bin.live) + 16) {
-    Compact(bin, size);
-  }
+  granules_ -= removed.size;
+  removed.size = 0;
+  removed.bin_next = first_vacant_;
+  first_vacant_ = record;
 }
 
-uint32_t FreeTable::BestFit(Granules size, uint64_t* steps) {
-  Granules found = SmallSuccessor(size, steps);
-  if (found == kNoRecord) {
-    const uint32_t index = large_sizes_.Successor(std::max(size, kSmallSizes), &found, steps);
-    if (index == SizeIndex::kNone) return kNoRecord;
-    return Top(large_bins_[index], found, steps);
+void FreeTable::Resize(uint32_t record, Granules size) {
+  FreeRecord& resized = records_[record];
+  if (resized.size == size) return;
+  UnlinkFromBin(record);
+  granules_ += static_cast<uint64_t>(size) - resized.size;
+  resized.size = size;
+  LinkIntoBin(record);
+}
+
+void FreeTable::Move(uint32_t record, Granules pos, Granules size) {
+  if ((records_[record].pos >> 6) != (pos >> 6)) {
+    UnlinkFromPage(record);
+    records_[record].pos = pos;
+    LinkIntoPage(record);
+  } else {
+    records_[record].pos = pos;
   }
-  return Top(small_bins_[found], found, steps);
+  Resize(record, size);
+}
+
+uint32_t FreeTable::Lookup(Granules pos) const {
+  if ((pos >> 6) >= by_page_.size()) return kNoRecord;
+  uint32_t record = by_page_[pos >> 6];
+  for (uint32_t hops = 0; record != kNoRecord && hops <= count_; ++hops) {
+    if (record >= records_.size()) return kNoRecord;
+    if (records_[record].pos == pos && records_[record].size != 0) return record;
+    record = records_[record].page_next;
+  }
+  return kNoRecord;
+}
+
+// ---- the deferred list -----------------------------------------------------------------------
+
+void FreeTable::MarkDeferred(uint32_t record) {
+  deferred_.PushBack(record);
+  records_[record].deferred = static_cast<uint32_t>(deferred_.size());
+}
+
+void FreeTable::ClearDeferred(uint32_t record) {
+  // Swap-remove: the last entry takes the cleared one's place.
+  const uint32_t index = records_[record].deferred - 1;
+  const uint32_t last = deferred_.back();
+  deferred_[index] = last;
+  records_[last].deferred = index + 1;
+  deferred_.PopBack();
+  records_[record].deferred = 0;
+}
+
+// ---- searches --------------------------------------------------------------------------------
+
+uint32_t FreeTable::BestFitLarger(Granules size, uint64_t* steps) const {
+  if (size < kSmallSizes) {
+    const uint32_t word = size >> 6;
+    ++*steps;
+    const uint64_t here = small_words_[word] & (~uint64_t{0} << (size & 63));
+    if (here != 0) return small_heads_[(word << 6) | static_cast<uint32_t>(__builtin_ctzll(here))];
+    const uint64_t later = word == 63 ? 0 : small_summary_ & (~uint64_t{0} << (word + 1));
+    if (later != 0) {
+      ++*steps;
+      const uint32_t next = static_cast<uint32_t>(__builtin_ctzll(later));
+      return small_heads_[(next << 6) | static_cast<uint32_t>(__builtin_ctzll(small_words_[next]))];
+    }
+  }
+  Granules found;
+  const uint32_t head = large_heads_.Successor(size < kSmallSizes ? kSmallSizes : size, &found, steps);
+  return head == SizeIndex::kNone ? kNoRecord : head;
 }
 
 Granules FreeTable::LargestSize() const {
   uint32_t size;
   uint64_t steps = 0;
-  if (large_sizes_.Largest(&size, &steps) != SizeIndex::kNone) return size;
+  if (large_heads_.Largest(&size, &steps) != SizeIndex::kNone) return size;
   if (small_summary_ == 0) return 0;
   const uint32_t word = 63u - static_cast<uint32_t>(__builtin_clzll(small_summary_));
   return (word << 6) | (63u - static_cast<uint32_t>(__builtin_clzll(small_words_[word])));
 }
 
-uint32_t FreeTable::Largest(uint64_t* steps) {
+uint32_t FreeTable::Largest(uint64_t* steps) const {
   const Granules size = LargestSize();
-  if (size == 0) return kNoRecord;
   ++*steps;
-  return Top(BinFor(size), size, steps);
+  return size == 0 ? kNoRecord : Head(size);
 }
 
-const char* FreeTable::CheckIndexes() const {
-  uint32_t in_use = 0;
+// ---- check -----------------------------------------------------------------------------------
+
+const char* FreeTable::CheckIndexes(const BoundaryMap& bounds) const {
+  uint32_t in_use = 0, vacant = 0;
   uint64_t granules = 0;
-  std::vector<Granules> large_sizes;
   for (const FreeRecord& record : records_) {
-    if (record.size == 0) continue;
-    ++in_use;
-    granules += record.size;
-    if (record.size >= kSmallSizes) large_sizes.push_back(record.size);
+    if (record.size == 0) {
+      ++vacant;
+    } else {
+      ++in_use;
+      granules += record.size;
+    }
   }
   if (in_use != count_) return "the free table's record count disagrees with its records";
   if (granules != granules_) return "the free table's byte total disagrees with its records";
+  uint32_t chained = 0;
+  for (uint32_t record = first_vacant_; record != kNoRecord; record = records_[record].bin_next) {
+    if (record >= records_.size() || records_[record].size != 0 || ++chained > vacant) return "the vacant-slot chain is broken";
+  }
+  if (chained != vacant) return "a vacant record slot is not on the vacant chain";
 
-  // Every record in use has exactly one current item, in the bin of its size.
-  std::vector<uint8_t> seen(records_.size(), 0);
-  uint32_t live_total = 0;
-  auto check_bin = [&](const Bin& bin, Granules size, bool indexed) -> const char* {
-    if ((bin.live != 0) != indexed) return "a size index disagrees with its bin's occupancy";
-    uint32_t current = 0;
-    for (size_t slot = 0; slot < bin.heap.size(); ++slot) {
-      const BinItem& item = bin.heap[slot];
-      if (slot > 0 && bin.heap[(slot - 1) / 4].pos > item.pos) return "a size bin is out of address order";
-      if (item.record >= records_.size()) return "a size bin holds an item of no record";
-      if (!IsCurrent(item, size)) continue;
-      if (records_[item.record].pos != item.pos) return "a bin item's position disagrees with its record";
-      if (seen[item.record]++ != 0) return "a free record has two current bin items";
-      ++current;
+  // Each record in use: a free start in the boundary map, reachable from its page and its bin.
+  std::vector<uint8_t> in_bin(records_.size(), 0);
+  auto walk_bin = [&](Granules size, uint32_t head) -> const char* {
+    uint32_t prev = kNoRecord;
+    for (uint32_t record = head; record != kNoRecord; record = records_[record].bin_next) {
+      if (record >= records_.size()) return "a size bin links to no record";
+      const FreeRecord& linked = records_[record];
+      if (linked.size != size) return "a size bin holds a record of another size";
+      if (linked.bin_prev != prev) return "a size bin's back link is wrong";
+      if (in_bin[record]++ != 0) return "a size bin links a record twice";
+      prev = record;
     }
-    if (current != bin.live) return "a size bin's live count disagrees with its items";
-    live_total += current;
     return nullptr;
   };
   for (uint32_t word = 0; word < kSmallSizes / 64; ++word) {
     if (((small_summary_ >> word) & 1) != (small_words_[word] != 0 ? 1u : 0u)) return "the small-size summary bitmap is stale";
-    for (uint64_t bits = small_words_[word]; bits != 0; bits &= bits - 1) {
-      const uint32_t size = (word << 6) | static_cast<uint32_t>(__builtin_ctzll(bits));
-      if (size >= small_bins_.size()) return "the small-size bitmap marks a size that has no bin";
+  }
+  for (Granules size = 0; size < kSmallSizes; ++size) {
+    const bool marked = (small_words_[size >> 6] >> (size & 63) & 1) != 0;
+    if (marked != (small_heads_[size] != kNoRecord)) return "the small-size bitmap disagrees with its bins";
+    if (const char* problem = walk_bin(size, small_heads_[size])) return problem;
+  }
+  for (uint32_t record = 0; record < records_.size(); ++record) {
+    const FreeRecord& checked = records_[record];
+    if (checked.size == 0 || checked.size < kSmallSizes || in_bin[record] != 0) continue;
+    const uint32_t head = large_heads_.Find(checked.size);
+    if (head == SizeIndex::kNone) return "a large free chunk's size is not in the size index";
+    if (const char* problem = walk_bin(checked.size, head)) return problem;
+  }
+  uint32_t deferred = 0;
+  for (uint32_t record = 0; record < records_.size(); ++record) {
+    const FreeRecord& checked = records_[record];
+    if (checked.size == 0) continue;
+    if (in_bin[record] == 0) return "a free record is in no size bin";
+    if (checked.pos >= bounds.covered() || !bounds.IsFree(checked.pos)) return "a free record's chunk is not free in the boundary map";
+    if ((checked.pos >> 6) >= by_page_.size()) return "a free record lies beyond the page map";
+    uint32_t found = by_page_[checked.pos >> 6];
+    for (uint32_t hops = 0; found != kNoRecord && found != record && hops <= count_; ++hops) found = records_[found].page_next;
+    if (found != record) return "a free record is not on its page's chain";
+    if (checked.deferred != 0) {
+      ++deferred;
+      if (checked.deferred > deferred_.size() || deferred_[checked.deferred - 1] != record) return "a deferred record's list entry disagrees with it";
     }
   }
-  for (Granules size = 0; size < small_bins_.size(); ++size) {
-    const bool indexed = (small_words_[size >> 6] >> (size & 63) & 1) != 0;
-    if (const char* problem = check_bin(small_bins_[size], size, indexed)) return problem;
-  }
-  std::sort(large_sizes.begin(), large_sizes.end());
-  large_sizes.erase(std::unique(large_sizes.begin(), large_sizes.end()), large_sizes.end());
-  for (const Granules size : large_sizes) {
-    const uint32_t index = large_sizes_.Find(size);
-    if (index == SizeIndex::kNone) return "a large free chunk's size is not in the size index";
-    if (const char* problem = check_bin(large_bins_[index], size, true)) return problem;
-  }
-  if (live_total != count_) return "the size bins hold a different number of records than the table";
+  if (deferred != deferred_.size()) return "the deferred list holds records that are not deferred";
   return nullptr;
 }
 

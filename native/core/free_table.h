@@ -1,25 +1,29 @@
-// The freed-chunk table: one (position, size) record per free chunk, in a growable array that
-// lives outside the heap, plus the indexes over it that best fit uses.
+// The freed-chunk table, and best fit: one record per free chunk in a growable array outside the
+// heap, the exact-size bins over those records, and a page map that finds a record from its
+// chunk's address.
 //
-// Records are never moved: a removed record leaves a vacant slot that the next insert reuses, so
-// the address index can keep a record's slot number without being told about moves. The table in
+// A bin is a doubly linked list of the records of one size, linked through the records, so that
+// insert and unlink are O(1). Sizes below kSmallSizes granules have a list head each behind a
+// two-level occupancy bitmap (the smallest non-empty size >= n is two bit scans away); larger
+// sizes are keys of a SizeIndex trie whose leaves hold their list heads. Best fit asks the bitmap,
+// then the trie, for the smallest size >= n and takes the head of that list.
+//
+// Tie rule: lists are LIFO, so among chunks of the best size the most recently freed one is
+// taken. It is still in cache, and a push or a pop is two stores; keeping each bin in address
+// order (the classic rule) cost a heap push per free and a sift per reuse for no measured gain
+// in space (README, "Best fit's tie rule").
+//
+// The page map links the records of chunks that start in the same 64-granule page; a merge finds
+// its free neighbour's record by walking that short chain, never by hashing.
+//
+// Records never move: a removed one leaves a vacant slot, reused by the next insert. The table in
 // slot order is what the linear strategies scan, as the original note scanned its array.
-//
-// Best fit goes through two indexes. The size index finds the smallest size >= n: exact-size bins
-// for sizes below kSmallSizes granules behind a two-level occupancy bitmap (two bit scans), and a
-// SizeIndex trie above. A bin is a 4-ary min-heap of items ordered by position, so its top is the
-// lowest-addressed chunk of that size.
-//
-// Bins delete lazily: removing a record (a merge takes a neighbour out of the table) only counts
-// it out of its bin; its heap item turns stale (its generation no longer matches) and is dropped
-// when it reaches the top, or when stale items outnumber live ones. That keeps merges O(1) and
-// spares the heap a back pointer per record.
 #pragma once
 
 #include <cstdint>
 
-#include "chunk_map.h"
-#include "metadata_allocator.h"
+#include "boundary_map.h"
+#include "metadata_array.h"
 #include "size_index.h"
 
 namespace ma {
@@ -27,29 +31,64 @@ namespace ma {
 constexpr uint32_t kNoRecord = 0xFFFFFFFFu;
 
 struct FreeRecord {
-  Granules pos;
-  Granules size;        // > 0 in use; 0 marks a vacant slot
-  uint32_t generation;  // bumped by every insert into this slot; a bin item matches one generation
-  uint32_t next_vacant; // vacant slots only
+  Granules pos;        // the chunk's first granule
+  Granules size;       // granules, > 0; 0 marks a vacant slot
+  uint32_t bin_prev;   // previous record of the same size, kNoRecord at the list head
+  uint32_t bin_next;   // next record of the same size (vacant slots: the next vacant slot)
+  uint32_t page_next;  // next record whose chunk starts in the same 64-granule page
+  uint32_t deferred;   // 0: merged as usual; else 1 + its index in the deferred list
 };
 
 class FreeTable {
  public:
-  // Sizes below this many granules have directly indexed bins (64 words of bitmap).
+  // Sizes below this many granules have directly indexed list heads (16 KiB, fixed).
   static constexpr uint32_t kSmallSizes = 4096;
 
   FreeTable() { Clear(); }
 
+  // Extends the page map to positions [0, limit); false (nothing changed) without memory.
+  bool Cover(Granules limit);
+  // Room for `inserts` more records (and their sizes in the trie), so that the next that many
+  // Insert/Resize calls cannot fail; false (nothing changed) otherwise.
+  bool Reserve(uint32_t inserts);
+
   uint32_t Insert(Granules pos, Granules size);
   void Remove(uint32_t record);
+  // The same chunk start, a new size.
+  void Resize(uint32_t record, Granules size);
+  // A new start and size for the record's chunk (a split that keeps the upper part free).
+  void Move(uint32_t record, Granules pos, Granules size);
+  // The record of the free chunk starting at `pos`; it must exist.
+  uint32_t Find(Granules pos) const {
+    uint32_t record = by_page_[pos >> 6];
+    while (records_[record].pos != pos) record = records_[record].page_next;
+    return record;
+  }
+  // The same, for Check and Chunks: kNoRecord when no record starts at `pos`.
+  uint32_t Lookup(Granules pos) const;
   void Clear();
 
-  // The exact size if present, else the smallest larger one; lowest position among equals.
-  // Adds the bitmap words, trie nodes and bin items it examined to *steps.
-  uint32_t BestFit(Granules size, uint64_t* steps);
-  // The largest chunk; lowest position among equals.
-  uint32_t Largest(uint64_t* steps);
+  // The head of the smallest non-empty bin of size >= `size`, or kNoRecord. Adds the bitmap words
+  // and trie nodes it read to *steps.
+  uint32_t BestFit(Granules size, uint64_t* steps) const {
+    if (size < kSmallSizes) {
+      const uint32_t exact = small_heads_[size];
+      ++*steps;
+      if (exact != kNoRecord) return exact;
+    }
+    return BestFitLarger(size, steps);
+  }
+  // The head of the largest bin, or kNoRecord.
+  uint32_t Largest(uint64_t* steps) const;
   Granules LargestSize() const;
+
+  // The deferred list: free chunks kept unmerged on purpose (see Heap, "Deferred merging").
+  // Room for `most` of them, once: marking one never allocates.
+  bool ReserveDeferred(uint32_t most);
+  void MarkDeferred(uint32_t record);
+  void ClearDeferred(uint32_t record);
+  uint32_t deferred_count() const { return static_cast<uint32_t>(deferred_.size()); }
+  uint32_t deferred_at(uint32_t i) const { return deferred_[i]; }
 
   const FreeRecord& operator[](uint32_t record) const { return records_[record]; }
   uint32_t slots() const { return static_cast<uint32_t>(records_.size()); }  // in use + vacant
@@ -57,42 +96,31 @@ class FreeTable {
   uint64_t bytes_in_granules() const { return granules_; }
   uint64_t metadata_bytes() const;
 
-  // For Heap::Check: the first inconsistency between records, bins and size indexes, or nullptr.
-  const char* CheckIndexes() const;
+  // For Heap::Check: the first inconsistency between records, bins, page map and indexes, or
+  // nullptr. `bounds` is the heap's boundary map: every record must be a free start there.
+  const char* CheckIndexes(const BoundaryMap& bounds) const;
 
  private:
-  struct BinItem {
-    Granules pos;
-    uint32_t record;
-    uint32_t generation;
-  };
-  struct Bin {
-    MetadataVector<BinItem> heap;  // 4-ary min-heap by pos; may hold stale items
-    uint32_t live = 0;          // records of this size in the table
-  };
+  uint32_t BestFitLarger(Granules size, uint64_t* steps) const;
+  uint32_t Head(Granules size) const { return size < kSmallSizes ? small_heads_[size] : large_heads_.Find(size); }
+  void SetHead(Granules size, uint32_t record);
+  void LinkIntoBin(uint32_t record);
+  void UnlinkFromBin(uint32_t record);
+  void LinkIntoPage(uint32_t record);
+  void UnlinkFromPage(uint32_t record);
 
-  Bin& BinFor(Granules size);
-  bool IsCurrent(const BinItem& item, Granules size) const;
-  // The top of a non-empty bin after dropping stale items; counts items seen into *steps.
-  uint32_t Top(Bin& bin, Granules size, uint64_t* steps);
-  void Push(Bin& bin, BinItem item);
-  void PopTop(Bin& bin);
-  void Compact(Bin& bin, Granules size);
-  void MarkOccupied(Granules size);
-  void MarkEmpty(Granules size);
-  Granules SmallSuccessor(Granules size, uint64_t* steps) const;  // kNoRecord when none
+  MetadataArray<FreeRecord> records_;
+  uint32_t first_vacant_ = kNoRecord;
+  uint32_t count_ = 0;
+  uint64_t granules_ = 0;  // sum of sizes of records in use
 
-  MetadataVector<FreeRecord> records_;
-  uint32_t first_vacant_;
-  uint32_t count_;
-  uint64_t granules_;  // sum of sizes of records in use
+  uint32_t small_heads_[kSmallSizes];     // list head per small size, kNoRecord when empty
+  uint64_t small_words_[kSmallSizes / 64];  // bit s: small_heads_[s] is a list
+  uint64_t small_summary_ = 0;            // bit w set <=> small_words_[w] != 0
+  SizeIndex large_heads_;                 // large size -> its list head
 
-  MetadataVector<Bin> small_bins_;        // indexed by size; grown up to the largest small size seen
-  uint64_t small_words_[kSmallSizes / 64] = {};
-  uint64_t small_summary_ = 0;         // bit w set <=> small_words_[w] != 0
-  MetadataVector<Bin> large_bins_;        // indexed through large_sizes_
-  MetadataVector<uint32_t> spare_large_bins_;
-  SizeIndex large_sizes_;
+  MetadataArray<uint32_t> by_page_;       // first record of each 64-granule page, kNoRecord
+  MetadataArray<uint32_t> deferred_;      // records kept unmerged on purpose
 };
 
 }  // namespace ma

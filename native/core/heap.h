@@ -1,6 +1,7 @@
-// A heap on one memory source: chunks carved from segments of the source's memory, freed chunks
-// kept in the FreeTable, every chunk in the ChunkMap. The heap's own memory holds user bytes
-// only; all of this bookkeeping lives in ordinary process memory beside it.
+// A heap on one memory source: chunks carved from segments of the source's memory. The heap's
+// own memory holds user bytes only; its bookkeeping lives beside it: the BoundaryMap (two bits
+// per granule: where chunks start, which are free) and the FreeTable (a record per free chunk,
+// the bins best fit searches, a page map from address to record).
 //
 // Layout of a segment (positions in granules from base_address_):
 //
@@ -10,23 +11,40 @@
 // Chunks tile [start, top) without gaps. Only the last segment has a wilderness; when other code
 // moves the break between two of our moves, the old wilderness becomes a free chunk and a new
 // segment starts above the foreign memory. Chunks never merge across segments.
+//
+// The code is split by concept: heap.cpp (creation, addresses, statistics), alloc.cpp (fits,
+// splits, the wilderness), free.cpp (release, merging, deferred merging, quarantine),
+// realloc.cpp, segment.cpp (growing, trimming, emptying) and check.cpp (Check, Chunks).
+//
+// Deferred merging (best-fit only, coalescing on): a freed chunk of fewer than
+// kDeferredSizes granules is kept unmerged, as a free chunk in its exact-size bin, so that the
+// next request of its size takes it back without a merge and a re-split (as glibc's tcache does).
+// At most kDeferredPerSize chunks of a size and kDeferredTotal in all are deferred; every
+// deferred chunk is merged before the heap grows or fails for lack of a fitting chunk, and on
+// Trim() and FreeAll(). Only a deferred chunk may border another free chunk or the wilderness.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "chunk_map.h"
+#include "boundary_map.h"
 #include "fit.h"
 #include "free_table.h"
 #include "memory_source.h"
-#include "metadata_allocator.h"
+#include "metadata_array.h"
 #include "status.h"
 
 namespace ma {
 
 constexpr uint64_t kNeverTrim = UINT64_MAX;
 constexpr uint64_t kMaxAlign = uint64_t{1} << 20;
+
+// Deferred merging's bounds (see above): sizes below this many granules are deferred...
+constexpr uint32_t kDeferredSizes = 64;
+// ...at most this many chunks of one size, and this many in all.
+constexpr uint32_t kDeferredPerSize = 32;
+constexpr uint32_t kDeferredTotal = 512;
 
 struct HeapOptions {
   SourceKind source = SourceKind::kBrk;
@@ -35,11 +53,11 @@ struct HeapOptions {
   uint64_t growth = 65536;              // least bytes per move of the source's end
   bool split = true;
   bool coalesce = true;
-  uint64_t trim_threshold = 131072;     // kNeverTrim: only trim() and reset() give memory back.
+  uint64_t trim_threshold = 131072;     // kNeverTrim: only Trim() and Reset() give memory back.
                                         // Adapts upward (to 32 MiB) when the heap grows right
                                         // back after an automatic trim: past twice what it gave.
   uint64_t max_heap_bytes = 0;          // 0: no cap but the source's
-  uint64_t segregate_small = 0;         // requests up to this many bytes take the high end of
+  uint64_t segregate_small = 64;        // requests up to this many bytes take the high end of
                                         // the free space they split; 0: every request the low end
 };
 
@@ -47,6 +65,7 @@ struct HeapStats {
   uint64_t heap_start, heap_end, heap_bytes, peak_heap_bytes;
   uint64_t live_bytes, live_chunks, peak_live_bytes;
   uint64_t free_bytes, free_chunks, largest_free_chunk, top_bytes;
+  uint64_t deferred_chunks;
   uint64_t metadata_bytes;
   uint64_t allocs, frees, reallocs;
   uint64_t brk_calls, bytes_released;
@@ -58,7 +77,8 @@ struct ChunkInfo {
   uintptr_t address;
   uint64_t size;
   bool live;
-  bool pinned;  // live, but held back for a finalizer (see Pin)
+  bool quarantined;  // live, but held back until a finalizer releases it (see Quarantine)
+  bool deferred;     // free, and not merged yet on purpose
 };
 
 class Heap {
@@ -73,19 +93,26 @@ class Heap {
 
   // `align` 0 means the heap's alignment. Size 0 gets a minimum chunk, as malloc does.
   Status Alloc(uint64_t bytes, uint64_t align, uintptr_t* address);
+  // The same, with the chunk's usable bytes zeroed (a reused chunk holds its last owner's bytes).
+  Status AllocZeroed(uint64_t bytes, uint64_t align, uintptr_t* address);
   Status Free(uintptr_t address);
   // Shrinks in place, grows into a following free chunk or the wilderness, else moves.
   Status Realloc(uintptr_t address, uint64_t bytes, uintptr_t* new_address);
+  // Always moves: copies into a new chunk and quarantines the old one, which something outside
+  // the heap (an escaped view) may still reach.
+  Status MoveAndQuarantine(uintptr_t address, uint64_t bytes, uintptr_t* new_address);
   Status UsableSize(uintptr_t address, uint64_t* bytes) const;
 
-  // A pinned chunk is live but no longer the user's: reset() keeps it until Unpin frees it.
-  Status Pin(uintptr_t address);
-  Status UnpinAndFree(uintptr_t address);
+  // A quarantined chunk is live but no longer the user's: Free and Realloc refuse it
+  // (kDoubleFree) and FreeAll keeps it, until ReleaseQuarantined frees it.
+  Status Quarantine(uintptr_t address);
+  Status ReleaseQuarantined(uintptr_t address);
 
+  // Frees every chunk but quarantined ones and keeps the memory as wilderness (replay empties its
+  // heap between runs this way).
+  void FreeAll();
+  // FreeAll, then Trim.
   void Reset();
-  // Frees every chunk but keeps the memory as wilderness (replay empties its heap between runs).
-  // Only without pinned chunks.
-  void Empty() { DropAllChunks(); }
   uint64_t Trim();  // bytes given back now
 
   HeapStats Stats() const;
@@ -97,50 +124,76 @@ class Heap {
   uint32_t granule() const { return options_.alignment; }
 
  private:
+  friend class HeapInspector;  // test/native: breaks invariants on purpose to test Check
+
   struct Segment {
     uintptr_t base;            // the source's end when the segment opened; released back to it
     Granules start;            // first chunk; start >= position of base
     Granules top;              // start <= top <= end; [top, end) is wilderness (last segment only)
     Granules end;
-    Granules top_prev_size;    // size of the chunk ending at top, 0 when top == start
   };
 
   explicit Heap(const HeapOptions& options, MemorySource* source);
 
+  // ---- heap.cpp: addresses, sizes, accounting
   uintptr_t AddressOf(Granules pos) const { return base_address_ + (static_cast<uintptr_t>(pos) << granule_shift_); }
   bool PositionOf(uintptr_t address, Granules* pos) const;
   Status ToGranules(uint64_t bytes, Granules* granules) const;
-  Status FindLive(uintptr_t address, ChunkEntry** entry);
-
-  Status AllocGranules(Granules size, uint64_t align, Granules* pos);
-  Granules TakeFreeChunk(uint32_t record, Granules size, uint64_t align);
-  Status TakeFromTop(Granules size, uint64_t align, Granules* pos);
-  // Segregation splits free space, so it needs splitting on.
-  bool IsSmall(Granules size, uint64_t align) const { return size <= small_granules_ && align == 0 && options_.split; }
-  Status GrowTop(Granules needed);
-  void ReleaseChunk(ChunkEntry* self);
-  void AddFreeChunk(Granules pos, Granules size, Granules prev_size);
-  void SetPrevSize(Granules pos, Granules prev_size);
-  void AbsorbFreeTailIntoTop(Segment* segment);
-  void MaybeTrim();
-  uint64_t ReleaseTop(Granules keep);
-  void DropAllChunks();
+  // The segment whose chunks [start, top) hold `pos`, or nullptr.
+  Segment* SegmentOf(Granules pos);
+  const Segment* SegmentOf(Granules pos) const { return const_cast<Heap*>(this)->SegmentOf(pos); }
+  bool IsLast(const Segment& segment) const { return &segment == &segments_[segments_.size() - 1]; }
+  // kOk with the chunk's segment and size when `address` starts a live chunk that is the user's.
+  Status FindLive(uintptr_t address, Segment** segment, Granules* pos, Granules* size);
+  bool IsQuarantined(Granules pos) const;
   Granules AlignmentPad(Granules pos, uint64_t align) const;
   void NoteLive(int64_t granules);
   void NoteHeapBytes(int64_t bytes);
 
+  // ---- alloc.cpp
+  Status AllocGranules(Granules size, uint64_t align, Granules* pos);
+  Granules TakeFreeChunk(uint32_t record, Granules size, uint64_t align);
+  Status TakeFromTop(Granules size, uint64_t align, Granules* pos);
+  // Segregation splits free space, so it needs splitting on; bump never reuses what it splits.
+  bool IsSmall(Granules size, uint64_t align) const { return size <= small_granules_ && align == 0; }
+
+  // ---- free.cpp
+  // Frees the live chunk [pos, pos + size): deferred, or merged with its free neighbours.
+  void ReleaseChunk(Segment& segment, Granules pos, Granules size);
+  // Makes [pos, pos + size) one free chunk merged with its free neighbours, or part of the
+  // wilderness. `record` is its record when it is free already (a deferred chunk settling),
+  // kNoRecord when it is a live chunk's start. Needs one record reserved.
+  void Merge(Segment& segment, Granules pos, Granules size, uint32_t record);
+  bool CanDefer(Granules size) const {
+    return defer_ && size < kDeferredSizes && deferred_per_size_[size] < kDeferredPerSize &&
+           free_.deferred_count() < kDeferredTotal;
+  }
+  void Undefer(uint32_t record);
+  // Merges every deferred chunk with its free neighbours.
+  void SettleDeferred();
+
+  // ---- segment.cpp
+  Status GrowTop(Granules needed);
+  // Covers positions [0, limit) in the boundary map and page map.
+  bool CoverPositions(Granules limit) { return bounds_.Cover(limit) && free_.Cover(limit); }
+  void AbsorbFreeTailIntoTop(Segment* segment);
+  void MaybeTrim();
+  uint64_t ReleaseTop(Granules keep);
+
   HeapOptions options_;
   MemorySource* source_;
   uint32_t granule_shift_;
+  bool defer_;                     // deferred merging is on: best-fit with coalescing
   uintptr_t base_address_ = 0;     // position 0; set when the first segment opens
-  MetadataVector<Segment> segments_;  // in address order
-  ChunkMap chunks_;
+  MetadataArray<Segment> segments_;  // in address order
+  BoundaryMap bounds_;
   FreeTable free_;
+  MetadataArray<Granules> quarantined_;  // starts of quarantined chunks, unordered (rare)
+  uint16_t deferred_per_size_[kDeferredSizes] = {};
   Granules rover_ = 0;             // next fit's roving position
   uint64_t trim_threshold_;        // options_.trim_threshold, raised after each trim-then-grow
-  Granules small_granules_;        // options_.segregate_small in granules (0: off)
+  Granules small_granules_;        // options_.segregate_small in granules; 0 without split or for bump
   uint64_t trimmed_since_growth_ = 0;  // given back by automatic trims since the heap last grew
-  uint32_t pinned_chunks_ = 0;
 
   uint64_t heap_bytes_ = 0, peak_heap_bytes_ = 0;
   uint64_t live_granules_ = 0, live_chunks_ = 0, peak_live_granules_ = 0;

@@ -216,7 +216,7 @@ Status Replay(const TraceView& trace, bool use_libc, const HeapOptions& heap_opt
         result->brk_calls = stats.brk_calls;
         result->search_steps = stats.search_steps;
       }
-      heap->Empty();
+      heap->FreeAll();
     }
     if (stopped_at != trace.ops) {
       *failed_op = stopped_at;

@@ -2,27 +2,53 @@
 // child per level; the root level uses only the top two bits of the 32-bit key.
 #include "size_index.h"
 
+
 namespace ma {
 
-SizeIndex::SizeIndex() { Clear(); }
+namespace {
+constexpr int kNewNodesPerInsert = 5;  // every level but the root's
+}  // namespace
+
+// The root is made by the first Reserve, so that an index nobody uses costs nothing.
+SizeIndex::SizeIndex() = default;
 
 void SizeIndex::Clear() {
-  nodes_.assign(1, Node{});
-  spare_.clear();
+  spare_.Clear();
+  if (nodes_.empty()) return;
+  nodes_.Clear();
+  nodes_.PushBack(Node{});
+}
+
+bool SizeIndex::Reserve(uint32_t inserts) {
+  const size_t needed = static_cast<size_t>(inserts) * kNewNodesPerInsert + (nodes_.empty() ? 1 : 0);
+  if (spare_.size() >= needed) return true;
+  // Released nodes go to spare_, so it must be able to hold every node there is.
+  if (!nodes_.Reserve(nodes_.size() + needed - spare_.size()) || !spare_.Reserve(nodes_.capacity())) return false;
+  if (nodes_.empty()) nodes_.PushBack(Node{});
+  return true;
 }
 
 uint32_t SizeIndex::NewNode() {
   if (!spare_.empty()) {
     const uint32_t node = spare_.back();
-    spare_.pop_back();
+    spare_.PopBack();
     nodes_[node].occupied = 0;
     return node;
   }
-  nodes_.push_back(Node{});
+  nodes_.PushBack(Node{});
   return static_cast<uint32_t>(nodes_.size() - 1);
 }
 
+uint32_t SizeIndex::Leaf(uint32_t size) const {
+  uint32_t node = kRoot;
+  for (int level = 0; level < kLevels - 1; ++level) node = nodes_[node].child[Digit(size, level)];
+  return node;
+}
+
+void SizeIndex::Update(uint32_t size, uint32_t value) { nodes_[Leaf(size)].child[Digit(size, kLevels - 1)] = value; }
+
 uint32_t SizeIndex::Find(uint32_t size) const {
+  if (nodes_.empty()) return kNone;
   uint32_t node = kRoot;
   for (int level = 0;; ++level) {
     const uint32_t digit = Digit(size, level);
@@ -32,7 +58,7 @@ uint32_t SizeIndex::Find(uint32_t size) const {
   }
 }
 
-void SizeIndex::Insert(uint32_t size, uint32_t bin) {
+void SizeIndex::Insert(uint32_t size, uint32_t value) {
   uint32_t node = kRoot;
   for (int level = 0; level < kLevels - 1; ++level) {
     const uint32_t digit = Digit(size, level);
@@ -44,7 +70,7 @@ void SizeIndex::Insert(uint32_t size, uint32_t bin) {
     node = nodes_[node].child[digit];
   }
   const uint32_t digit = Digit(size, kLevels - 1);
-  nodes_[node].child[digit] = bin;
+  nodes_[node].child[digit] = value;
   nodes_[node].occupied |= uint64_t{1} << digit;
 }
 
@@ -60,7 +86,7 @@ void SizeIndex::Remove(uint32_t size) {
     Node& current = nodes_[path[level]];
     current.occupied &= ~(uint64_t{1} << Digit(size, level));
     if (current.occupied != 0 || level == 0) break;
-    spare_.push_back(path[level]);
+    spare_.PushBack(path[level]);
   }
 }
 
@@ -81,6 +107,7 @@ uint32_t SizeIndex::Descend(uint32_t node, int level, uint32_t prefix, bool lowe
 }
 
 uint32_t SizeIndex::Successor(uint32_t size, uint32_t* found_size, uint64_t* steps) const {
+  if (nodes_.empty()) return kNone;
   uint32_t path[kLevels];
   uint32_t node = kRoot;
   int level = 0;

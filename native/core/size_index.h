@@ -1,5 +1,5 @@
-// The size index of the freed-chunk table: an ordered set of chunk sizes (in granules), each
-// mapped to the bin that holds the free chunks of exactly that size.
+// The size index of the freed-chunk table: an ordered set of large chunk sizes (in granules),
+// each mapped to the first record of the list of free chunks of exactly that size.
 //
 // Why a 64-ary bitmap trie: best fit asks for the smallest size >= n. Exact-size bins answer an
 // exact hit in O(1), but the next larger size must be found without walking the bins, and the
@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "metadata_allocator.h"
+#include "metadata_array.h"
 
 namespace ma {
 
@@ -23,21 +23,26 @@ class SizeIndex {
 
   SizeIndex();
 
-  // The bin for exactly `size`, or kNone.
+  // Room for `inserts` more sizes, so that they cannot fail; false (nothing changed) otherwise.
+  bool Reserve(uint32_t inserts);
+
+  // The value stored for exactly `size`, or kNone.
   uint32_t Find(uint32_t size) const;
-  // `size` must not be present.
-  void Insert(uint32_t size, uint32_t bin);
+  // Replaces the value of a present `size`.
+  void Update(uint32_t size, uint32_t value);
+  // `size` must not be present, and room for it reserved.
+  void Insert(uint32_t size, uint32_t value);
   // `size` must be present.
   void Remove(uint32_t size);
-  // The smallest size >= `size` and its bin; kNone when there is none. Adds the nodes it reads
+  // The smallest size >= `size` and its value; kNone when there is none. Adds the nodes it reads
   // to *steps.
   uint32_t Successor(uint32_t size, uint32_t* found_size, uint64_t* steps) const;
-  // The largest size present and its bin, or kNone.
+  // The largest size present and its value, or kNone.
   uint32_t Largest(uint32_t* found_size, uint64_t* steps) const;
 
   void Clear();
-  bool empty() const { return nodes_[kRoot].occupied == 0; }
-  uint64_t metadata_bytes() const { return nodes_.capacity() * sizeof(Node); }
+  bool empty() const { return nodes_.empty() || nodes_[kRoot].occupied == 0; }
+  uint64_t metadata_bytes() const { return nodes_.bytes() + spare_.bytes(); }
 
  private:
   static constexpr int kLevels = 6;
@@ -45,7 +50,7 @@ class SizeIndex {
 
   struct Node {
     uint64_t occupied;      // bit d set <=> child[d] is in use
-    uint32_t child[64];     // a node index above the last level, a bin at the last level
+    uint32_t child[64];     // a node index above the last level, the stored value at the last level
   };
 
   static uint32_t Digit(uint32_t key, int level) { return (key >> Shift(level)) & 63u; }
@@ -54,8 +59,11 @@ class SizeIndex {
   // Follows the lowest (or highest) occupied child from `node` at `level` down to a leaf.
   uint32_t Descend(uint32_t node, int level, uint32_t prefix, bool lowest, uint32_t* found_size, uint64_t* steps) const;
 
-  MetadataVector<Node> nodes_;       // nodes_[kRoot] always exists
-  MetadataVector<uint32_t> spare_;   // indexes of released nodes, reused first
+  // Follows `size` to the node of the last level; it must be present.
+  uint32_t Leaf(uint32_t size) const;
+
+  MetadataArray<Node> nodes_;       // nodes_[kRoot] exists once anything was reserved
+  MetadataArray<uint32_t> spare_;   // indexes of released nodes, reused first; capacity >= nodes_'s
 };
 
 }  // namespace ma

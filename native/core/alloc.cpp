@@ -1,0 +1,143 @@
+// Allocation: the strategy picks a free chunk (fit.cpp), the heap splits it, or carves the
+// wilderness when nothing fits. The hot path is Alloc -> AllocGranules -> TakeFreeChunk.
+#include <cstring>
+
+#include "heap.h"
+
+namespace ma {
+
+Status Heap::Alloc(uint64_t bytes, uint64_t align, uintptr_t* address) {
+  if ((align & (align - 1)) != 0 || align > kMaxAlign) return Status::kInvalidAlignment;
+  Granules size;
+  Status status = ToGranules(bytes, &size);
+  if (status != Status::kOk) return status;
+  Granules pos;
+  status = AllocGranules(size, align > granule() ? align : 0, &pos);
+  if (status != Status::kOk) return status;
+  ++allocs_;
+  *address = AddressOf(pos);
+  return Status::kOk;
+}
+
+Status Heap::AllocZeroed(uint64_t bytes, uint64_t align, uintptr_t* address) {
+  const Status status = Alloc(bytes, align, address);
+  if (status != Status::kOk) return status;
+  uint64_t usable = 0;
+  UsableSize(*address, &usable);
+  std::memset(reinterpret_cast<void*>(*address), 0, static_cast<size_t>(usable));
+  return Status::kOk;
+}
+
+Status Heap::AllocGranules(Granules size, uint64_t align, Granules* pos) {
+  // An aligned request searches for room to slide its start up to the boundary.
+  const Granules worst_pad = align == 0 ? 0 : static_cast<Granules>((align >> granule_shift_) - 1);
+  // The search's steps count once the allocation succeeds: a failed call leaves stats() as it was.
+  uint64_t steps = 0;
+  uint32_t record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
+  if (record == kNoRecord && free_.deferred_count() != 0) {
+    SettleDeferred();  // merged chunks may fit where none of their parts did
+    record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
+  }
+  if (record != kNoRecord) {
+    // A split leaves one piece free (an aligned split two): room for their records first, so
+    // that a call that fails has changed nothing.
+    if (!free_.Reserve(align == 0 ? 1 : 2)) return Status::kOutOfMemory;
+    *pos = TakeFreeChunk(record, size, align);
+  } else {
+    const Status status = TakeFromTop(size, align, pos);
+    if (status != Status::kOk) return status;
+  }
+  search_steps_ += steps;
+  ++live_chunks_;
+  if (options_.strategy == Strategy::kNextFit) rover_ = *pos + size;
+  return Status::kOk;
+}
+
+Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align) {
+  const FreeRecord chunk = free_[record];
+  const bool was_deferred = chunk.deferred != 0;
+  if (was_deferred) Undefer(record);
+  const Granules chunk_end = chunk.pos + chunk.size;
+  const Granules pad = AlignmentPad(chunk.pos, align);
+  const Granules room = chunk.size - pad;
+  const Granules taken = options_.split && room > size ? size : room;
+  // The records of the pieces that stay free below and above the allocation.
+  uint32_t below = kNoRecord, above = kNoRecord;
+  Granules pos;
+  if (IsSmall(size, align) && room > size) {
+    // A small request takes the high end, so that small chunks gather apart from large ones and
+    // large ones, freed together, merge into holes a larger request can use.
+    pos = chunk_end - size;
+    free_.Resize(record, chunk.size - size);
+    bounds_.AddStart(pos, false);
+    below = record;
+    NoteLive(size);
+  } else {
+    pos = chunk.pos + pad;
+    if (pad != 0) {
+      // The pad stays free in place; the allocation becomes a chunk of its own above it.
+      free_.Resize(record, pad);
+      bounds_.AddStart(pos, false);
+      below = record;
+    } else {
+      bounds_.SetLive(pos);
+    }
+    if (taken < room) {
+      const Granules rest = pos + taken;
+      if (pad == 0) {
+        free_.Move(record, rest, room - taken);
+        above = record;
+      } else {
+        above = free_.Insert(rest, room - taken);
+      }
+      bounds_.AddStart(rest, true);
+    } else if (pad == 0) {
+      free_.Remove(record);
+    }
+    NoteLive(taken);
+  }
+  if (was_deferred) {
+    // A deferred chunk may border other free chunks; the pieces it leaves must not.
+    Segment& segment = *SegmentOf(pos);
+    if (above != kNoRecord) Merge(segment, free_[above].pos, free_[above].size, above);
+    if (below != kNoRecord) Merge(segment, free_[below].pos, free_[below].size, below);
+  }
+  return pos;
+}
+
+Status Heap::TakeFromTop(Granules size, uint64_t align, Granules* pos) {
+  const Granules worst_pad = align == 0 ? 0 : static_cast<Granules>((align >> granule_shift_) - 1);
+  // Carving the wilderness may leave a free chunk below the allocation.
+  if ((IsSmall(size, align) || align != 0) && !free_.Reserve(1)) return Status::kOutOfMemory;
+  if (segments_.empty() ||
+      segments_.back().end - segments_.back().top < AlignmentPad(segments_.back().top, align) + size) {
+    const Status status = GrowTop(size + worst_pad);
+    if (status != Status::kOk) return status;
+  }
+  Segment& last = segments_.back();
+  if (IsSmall(size, align) && last.end - last.top > size) {
+    // The same for the wilderness: the small chunk takes its high end and the rest of it becomes
+    // a free chunk that larger requests split from the bottom.
+    const Granules rest = last.end - last.top - size;
+    bounds_.AddStart(last.top, true);
+    free_.Insert(last.top, rest);
+    *pos = last.end - size;
+    bounds_.AddStart(*pos, false);
+    last.top = last.end;
+    NoteLive(size);
+    return Status::kOk;
+  }
+  const Granules pad = AlignmentPad(last.top, align);
+  if (pad != 0) {
+    bounds_.AddStart(last.top, true);
+    free_.Insert(last.top, pad);
+    last.top += pad;
+  }
+  *pos = last.top;
+  bounds_.AddStart(*pos, false);
+  last.top += size;
+  NoteLive(size);
+  return Status::kOk;
+}
+
+}  // namespace ma

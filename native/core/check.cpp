@@ -1,0 +1,109 @@
+// Inspection: the chunk listing and Check, which verifies every invariant the other files keep
+// and changes nothing.
+#include <cstdio>
+
+#include "heap.h"
+
+namespace ma {
+namespace {
+
+std::string Describe(const char* what, uintptr_t address) {
+  char buffer[160];
+  std::snprintf(buffer, sizeof buffer, "%s (at 0x%lx)", what, static_cast<unsigned long>(address));
+  return buffer;
+}
+
+}  // namespace
+
+void Heap::Chunks(std::vector<ChunkInfo>* out) const {
+  out->clear();
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    const Segment& segment = segments_[i];
+    for (Granules pos = segment.start; pos < segment.top;) {
+      const Granules next = bounds_.NextStart(pos + 1, segment.top);
+      const bool free = bounds_.IsFree(pos);
+      const uint32_t record = free ? free_.Lookup(pos) : kNoRecord;
+      out->push_back(ChunkInfo{AddressOf(pos), static_cast<uint64_t>(next - pos) << granule_shift_, !free,
+                               !free && IsQuarantined(pos), record != kNoRecord && free_[record].deferred != 0});
+      pos = next;
+    }
+  }
+}
+
+bool Heap::Check(std::string* problem) const {
+  auto fail = [&](const char* what, Granules pos) {
+    *problem = Describe(what, AddressOf(pos));
+    return false;
+  };
+  auto fail_plain = [&](const char* what) {
+    *problem = what;
+    return false;
+  };
+  if (const char* summary_problem = bounds_.CheckSummaries()) return fail_plain(summary_problem);
+  uint64_t free_chunks = 0, live_granules = 0, live_chunks = 0, quarantined = 0, accounted = 0;
+  uint32_t deferred_per_size[kDeferredSizes] = {};
+  uint32_t deferred = 0;
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    const Segment& segment = segments_[i];
+    if (!(segment.start <= segment.top && segment.top <= segment.end)) return fail("a segment's start, top and end are out of order", segment.start);
+    if (AddressOf(segment.start) < segment.base) return fail("a segment starts below its base", segment.start);
+    if (i > 0 && segment.base < AddressOf(segments_[i - 1].end)) return fail("two segments overlap", segment.start);
+    if (i + 1 < segments_.size() && segment.top != segment.end) return fail("an older segment still has wilderness", segment.top);
+    if (segment.end > bounds_.covered()) return fail("a segment lies beyond the boundary map", segment.end);
+    const Granules below = i == 0 ? 0 : segments_[i - 1].top;
+    if (bounds_.NextStart(below, segment.start) != segment.start) return fail("a chunk starts outside every segment", below);
+    if (segment.top > segment.start && !bounds_.IsStart(segment.start)) return fail("a segment's first granule starts no chunk", segment.start);
+    accounted += AddressOf(segment.end) - segment.base - (static_cast<uint64_t>(segment.top - segment.start) << granule_shift_);
+
+    bool prev_free = false, prev_deferred = false;
+    for (Granules pos = segment.start; pos < segment.top;) {
+      const Granules next = bounds_.NextStart(pos + 1, segment.top);
+      const Granules size = next - pos;
+      const bool free = bounds_.IsFree(pos);
+      bool is_deferred = false;
+      if (free) {
+        const uint32_t record = free_.Lookup(pos);
+        if (record == kNoRecord) return fail("a free chunk has no record in the free table", pos);
+        if (free_[record].size != size) return fail("a free chunk's record disagrees with its size", pos);
+        is_deferred = free_[record].deferred != 0;
+        if (is_deferred) {
+          if (!defer_) return fail("a chunk is deferred in a heap that does not defer", pos);
+          if (size >= kDeferredSizes) return fail("a deferred chunk is larger than deferral allows", pos);
+          ++deferred_per_size[size];
+          ++deferred;
+        }
+        if (options_.coalesce && prev_free && !prev_deferred && !is_deferred) {
+          return fail("two adjacent free chunks, neither deferred, while merging is on", pos);
+        }
+        ++free_chunks;
+      } else {
+        live_granules += size;
+        ++live_chunks;
+        if (IsQuarantined(pos)) ++quarantined;
+      }
+      prev_free = free;
+      prev_deferred = is_deferred;
+      pos = next;
+    }
+    if (options_.coalesce && prev_free && !prev_deferred && i + 1 == segments_.size() && segment.top < segment.end) {
+      return fail("a free chunk borders the wilderness while merging is on", segment.top);
+    }
+  }
+  const Granules last_top = segments_.empty() ? 0 : segments_.back().top;
+  if (bounds_.NextStart(last_top, bounds_.covered()) != bounds_.covered()) return fail("a chunk starts above the heap's top", last_top);
+  if (free_chunks != free_.count()) return fail_plain("the free table holds records of no free chunk");
+  if (live_granules != live_granules_ || live_chunks != live_chunks_) return fail_plain("live bytes or chunks disagree with the chunks in the heap");
+  if (quarantined != quarantined_.size()) return fail_plain("a quarantined chunk is not a live chunk of the heap");
+  if (deferred != free_.deferred_count() || deferred > kDeferredTotal) return fail_plain("the deferred chunks exceed their bound or disagree with the deferred list");
+  for (uint32_t size = 0; size < kDeferredSizes; ++size) {
+    if (deferred_per_size[size] != deferred_per_size_[size] || deferred_per_size[size] > kDeferredPerSize) {
+      return fail_plain("the deferred chunks of one size exceed their bound or disagree with their count");
+    }
+  }
+  if (const char* index_problem = free_.CheckIndexes(bounds_)) return fail_plain(index_problem);
+  accounted += (live_granules + free_.bytes_in_granules()) << granule_shift_;
+  if (accounted != heap_bytes_) return fail_plain("live, free, wilderness and padding bytes do not add up to the heap's bytes");
+  return true;
+}
+
+}  // namespace ma
