@@ -16,12 +16,12 @@
 //           6 never trim, 7 trim threshold 0
 //   byte 2  alignment 8 << (low nibble % 10); high nibble 12..15: maxHeapBytes 64 KiB, 256 KiB, 1 MiB, 4 MiB
 //   then, per operation, opcode o and arguments:
-//     o % 8 in 0..2  alloc: 2 size bytes v, scaled by (o >> 3) % 4: v % 1024, v, v << 4, or huge;
+//     o % 8 in 0..2  alloc (2: zeroed): 2 size bytes v, scaled by (o >> 3) % 4: v % 1024, v, v << 4, or huge;
 //                    alignment by o >> 5: 0..4 none, 5: 8 << (v % 6), 6: 512 << (v >> 8) % 8, 7: 1 MiB
 //     3, 4           free: 1 pick byte
 //     5              realloc: 1 pick byte, 2 size bytes (scaled as alloc)
 //     6              an invalid call: kind o >> 3, 1 pick byte
-//     7              (o >> 3) % 3: trim, reset, empty
+//     7              (o >> 3) % 3: trim, reset, free all
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -100,7 +100,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 1:
       case 2: {
         const uint16_t v = in.Word();
-        harness.Alloc(DecodeSize(op >> 3, v), DecodeAlign(op >> 5, v), ++pattern);
+        // Opcode 2 allocates zeroed.
+        harness.Alloc(DecodeSize(op >> 3, v), DecodeAlign(op >> 5, v), ++pattern, op % 8 == 2);
         break;
       }
       case 3:
@@ -114,7 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       default:
         if ((op >> 3) % 3 == 0) harness.Trim();
         else if ((op >> 3) % 3 == 1) harness.Reset();
-        else harness.Empty();
+        else harness.FreeAll();
     }
     harness.Checkpoint();
     if (!harness.ok()) Report(harness);

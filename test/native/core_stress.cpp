@@ -6,10 +6,11 @@
 //   ./build-sanitize/core_stress [--ops N] [--seed S] [--case TEXT] [--check-every N] [--list]
 //
 // Every strategy runs against every options mix (split and coalesce on and off, segregated small
-// requests, growth 0, alignments 8 and 4096, a maxHeapBytes cap, never trimming). A case is a
+// requests at 64 (the default), 256 and off, growth 0, alignments 8 and 4096, a maxHeapBytes cap, never trimming). A case is a
 // seeded stream of random operations on a HeapHarness (heap_harness.h: the model, fill
 // patterns, alignment, overlap, UsableSize and Stats checks): allocs of sizes from 0 to 1 MiB and
-// huge ones, with alignments up to 1 MiB; frees; reallocs; reset, empty and trim now and then;
+// huge ones, with alignments up to 1 MiB, some zeroed; frees; reallocs; reset, free-all and trim
+// now and then;
 // invalid calls that must change nothing; Check() and a full comparison every --check-every ops.
 //
 // A failing case is rerun to find the shortest prefix of its operations that still fails, and
@@ -65,6 +66,7 @@ std::vector<Case> AllCases() {
       {"coalesce off", [](HeapOptions* o) { o->coalesce = false; }},
       {"split off, coalesce off", [](HeapOptions* o) { o->split = false, o->coalesce = false; }},
       {"segregate small 256", [](HeapOptions* o) { o->segregate_small = 256; }},
+      {"segregate small off", [](HeapOptions* o) { o->segregate_small = 0; }},
       {"growth 0, trim threshold 0", [](HeapOptions* o) { o->growth = 0, o->trim_threshold = 0; }},
       {"alignment 8, never trim", [](HeapOptions* o) { o->alignment = 8, o->trim_threshold = ma::kNeverTrim; }},
       {"alignment 4096, coalesce off", [](HeapOptions* o) { o->alignment = 4096, o->coalesce = false; }},
@@ -126,8 +128,9 @@ Outcome RunCase(const Case& c, uint64_t seed, uint64_t max_ops, uint64_t check_e
     const double alloc_share = live < 200 ? 0.60 : live < 1500 ? 0.45 : 0.30;
     if (live == 0 || r < alloc_share) {
       const uint64_t size = RandomSize(rng), align = RandomAlign(rng), pattern = rng.Next();
-      if (log) std::snprintf(line, sizeof line, "alloc(%" PRIu64 ", align %" PRIu64 ")", size, align);
-      harness.Alloc(size, align, pattern);
+      const bool zeroed = pattern % 16 == 0;
+      if (log) std::snprintf(line, sizeof line, "alloc%s(%" PRIu64 ", align %" PRIu64 ")", zeroed ? " zeroed" : "", size, align);
+      harness.Alloc(size, align, pattern, zeroed);
     } else if (r < alloc_share + 0.14) {
       const uint64_t pick = rng.Next(), size = RandomSize(rng);
       if (log) std::snprintf(line, sizeof line, "realloc(live #%" PRIu64 " of %zu, %" PRIu64 ")", pick % live, live, size);
@@ -147,8 +150,8 @@ Outcome RunCase(const Case& c, uint64_t seed, uint64_t max_ops, uint64_t check_e
       if (log) std::snprintf(line, sizeof line, "reset()");
       harness.Reset();
     } else {
-      if (log) std::snprintf(line, sizeof line, "empty()");
-      harness.Empty();
+      if (log) std::snprintf(line, sizeof line, "free all()");
+      harness.FreeAll();
     }
     if (op == inject_fault_at && harness.live_count() != 0) {
       // The self-test: one byte of a live chunk changes behind the heap's back, as a heap bug
@@ -216,8 +219,8 @@ int main(int argc, char** argv) {
       ++passed;
       const ma_test::HarnessCounters& n = outcome.counters;
       std::printf("ok   %-55s seed %#" PRIx64 ": %" PRIu64 " ops (%" PRIu64 " allocs, %" PRIu64 " frees, %" PRIu64 " reallocs, %" PRIu64
-                  " out of memory, %" PRIu64 " bad calls, %" PRIu64 " resets/empties/trims), %" PRIu64 " checkpoints\n",
-                  c.name.c_str(), case_seed, n.ops, n.allocs, n.frees, n.reallocs, n.out_of_memory, n.bad_calls, n.resets + n.empties + n.trims,
+                  " out of memory, %" PRIu64 " bad calls, %" PRIu64 " resets/free-alls/trims), %" PRIu64 " checkpoints\n",
+                  c.name.c_str(), case_seed, n.ops, n.allocs, n.frees, n.reallocs, n.out_of_memory, n.bad_calls, n.resets + n.free_alls + n.trims,
                   n.checkpoints);
       std::fflush(stdout);
       continue;

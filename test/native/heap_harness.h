@@ -21,7 +21,7 @@ namespace ma_test {
 
 struct HarnessCounters {
   uint64_t ops = 0, allocs = 0, frees = 0, reallocs = 0, moved = 0, out_of_memory = 0;
-  uint64_t bad_calls = 0, resets = 0, empties = 0, trims = 0, checkpoints = 0, bytes_verified = 0;
+  uint64_t bad_calls = 0, resets = 0, free_alls = 0, trims = 0, checkpoints = 0, bytes_verified = 0;
 };
 
 // Requests at least this large must fail with kOutOfMemory: no heap holds them.
@@ -39,11 +39,12 @@ class HeapHarness {
 
   // Each operation returns false once the heap and the model disagree; the first problem stays.
   // `pick` chooses a live chunk (pick % live count); with none live, those ops do nothing.
-  bool Alloc(uint64_t bytes, uint64_t align, uint64_t seed);
+  // `zeroed`: through AllocZeroed, whose whole usable size must read as zeros.
+  bool Alloc(uint64_t bytes, uint64_t align, uint64_t seed, bool zeroed = false);
   bool Free(uint64_t pick);
   bool Realloc(uint64_t pick, uint64_t bytes);
   bool Reset();
-  bool Empty();
+  bool FreeAll();
   bool Trim();
   // One of kBadCallKinds invalid calls, each with its exact expected status.
   bool BadCall(uint64_t kind, uint64_t pick);
