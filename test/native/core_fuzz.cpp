@@ -21,7 +21,9 @@
 //     3, 4           free: 1 pick byte
 //     5              realloc: 1 pick byte, 2 size bytes (scaled as alloc)
 //     6              an invalid call: kind o >> 3, 1 pick byte
-//     7              (o >> 3) % 3: trim, reset, free all
+//     7              (o >> 3) % 6: trim, reset, free all, quarantine (1 pick byte),
+//                    move and quarantine (1 pick byte, 2 size bytes scaled by o >> 6),
+//                    release a quarantined chunk (1 pick byte)
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -113,9 +115,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 6: harness.BadCall(op >> 3, in.Byte()); break;
       default:
-        if ((op >> 3) % 3 == 0) harness.Trim();
-        else if ((op >> 3) % 3 == 1) harness.Reset();
-        else harness.FreeAll();
+        switch ((op >> 3) % 6) {
+          case 0: harness.Trim(); break;
+          case 1: harness.Reset(); break;
+          case 2: harness.FreeAll(); break;
+          case 3: harness.Quarantine(in.Byte()); break;
+          case 4: {
+            const uint8_t pick = in.Byte();
+            harness.MoveAndQuarantine(pick, DecodeSize(op >> 6, in.Word()));
+            break;
+          }
+          default: harness.ReleaseQuarantined(in.Byte());
+        }
     }
     harness.Checkpoint();
     if (!harness.ok()) Report(harness);

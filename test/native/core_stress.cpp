@@ -9,7 +9,8 @@
 // requests at 64 (the default), 256 and off, growth 0, alignments 8 and 4096, a maxHeapBytes cap, never trimming). A case is a
 // seeded stream of random operations on a HeapHarness (heap_harness.h: the model, fill
 // patterns, alignment, overlap, UsableSize and Stats checks): allocs of sizes from 0 to 1 MiB and
-// huge ones, with alignments up to 1 MiB, some zeroed; frees; reallocs; reset, free-all and trim
+// huge ones, with alignments up to 1 MiB, some zeroed; frees; reallocs; quarantines (the
+// escaped-view path: Quarantine, MoveAndQuarantine, ReleaseQuarantined); reset, free-all and trim
 // now and then;
 // invalid calls that must change nothing; Check() and a full comparison every --check-every ops.
 //
@@ -135,6 +136,19 @@ Outcome RunCase(const Case& c, uint64_t seed, uint64_t max_ops, uint64_t check_e
       const uint64_t pick = rng.Next(), size = RandomSize(rng);
       if (log) std::snprintf(line, sizeof line, "realloc(live #%" PRIu64 " of %zu, %" PRIu64 ")", pick % live, live, size);
       harness.Realloc(pick, size);
+    } else if (r < 0.9925) {
+      const uint64_t pick = rng.Next();
+      if (harness.quarantined_count() > 8 || pick % 3 == 0) {
+        if (log) std::snprintf(line, sizeof line, "release quarantined(#%" PRIu64 " of %zu)", pick % (harness.quarantined_count() | 1), harness.quarantined_count());
+        harness.ReleaseQuarantined(pick);
+      } else if (pick % 3 == 1) {
+        if (log) std::snprintf(line, sizeof line, "quarantine(live #%" PRIu64 " of %zu)", pick % live, live);
+        harness.Quarantine(pick);
+      } else {
+        const uint64_t size = RandomSize(rng);
+        if (log) std::snprintf(line, sizeof line, "move and quarantine(live #%" PRIu64 " of %zu, %" PRIu64 ")", pick % live, live, size);
+        harness.MoveAndQuarantine(pick, size);
+      }
     } else if (r < 0.9965) {
       const uint64_t pick = rng.Next();
       if (log) std::snprintf(line, sizeof line, "free(live #%" PRIu64 " of %zu)", pick % live, live);

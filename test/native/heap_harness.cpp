@@ -4,6 +4,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 
 namespace ma_test {
 namespace {
@@ -129,24 +130,52 @@ void HeapHarness::AddLive(uintptr_t address, uint64_t size, uint64_t usable, uin
   order_.push_back(address);
 }
 
-void HeapHarness::RemoveLive(uintptr_t address) {
+HeapHarness::Live HeapHarness::TakeLive(uintptr_t address) {
   const auto found = live_.find(address);
-  const size_t index = found->second.index;
+  const Live live = found->second;
   const uintptr_t last = order_.back();
   order_.pop_back();
   if (last != address) {
-    order_[index] = last;
-    live_[last].index = index;
+    order_[live.index] = last;
+    live_[last].index = live.index;
   }
   live_.erase(found);
+  return live;
+}
+
+void HeapHarness::RemoveLive(uintptr_t address) {
+  TakeLive(address);
   if (freed_.size() == 16) freed_.erase(freed_.begin());
   freed_.push_back(address);
 }
 
+uint64_t HeapHarness::QuarantinedBytes() const {
+  uint64_t bytes = 0;
+  for (const auto& [address, chunk] : quarantined_) bytes += chunk.usable;
+  return bytes;
+}
+
+// FreeAll and Reset keep quarantined chunks.
 void HeapHarness::DropModel() {
   live_.clear();
   order_.clear();
   freed_.clear();
+}
+
+bool HeapHarness::Overlaps(const std::map<uintptr_t, Live>& chunks, uintptr_t address, uint64_t usable) {
+  const auto next = chunks.lower_bound(address);
+  if (next != chunks.end() && next->first < address + usable) {
+    return !Fail("new chunk [0x%" PRIxPTR ", +%" PRIu64 ") overlaps the chunk at 0x%" PRIxPTR "%s", address, usable, next->first,
+                 &chunks == &quarantined_ ? " (quarantined)" : "");
+  }
+  if (next != chunks.begin()) {
+    const auto previous = std::prev(next);
+    if (previous->first + previous->second.usable > address) {
+      return !Fail("new chunk 0x%" PRIxPTR " overlaps the chunk [0x%" PRIxPTR ", +%" PRIu64 ")%s", address, previous->first, previous->second.usable,
+                   &chunks == &quarantined_ ? " (quarantined)" : "");
+    }
+  }
+  return false;
 }
 
 bool HeapHarness::CheckNewChunk(uintptr_t address, uint64_t bytes, uint64_t align, uint64_t* usable) {
@@ -159,16 +188,7 @@ bool HeapHarness::CheckNewChunk(uintptr_t address, uint64_t bytes, uint64_t alig
   if (options_.split ? *usable != expected : (*usable < expected || *usable % Granule() != 0)) {
     return Fail("usable size %" PRIu64 " for a request of %" PRIu64 " (split %s)", *usable, bytes, options_.split ? "on" : "off");
   }
-  const auto next = live_.lower_bound(address);
-  if (next != live_.end() && next->first < address + *usable) {
-    return Fail("new chunk [0x%" PRIxPTR ", +%" PRIu64 ") overlaps the live chunk at 0x%" PRIxPTR, address, *usable, next->first);
-  }
-  if (next != live_.begin()) {
-    const auto previous = std::prev(next);
-    if (previous->first + previous->second.usable > address) {
-      return Fail("new chunk 0x%" PRIxPTR " overlaps the live chunk [0x%" PRIxPTR ", +%" PRIu64 ")", address, previous->first, previous->second.usable);
-    }
-  }
+  if (Overlaps(live_, address, *usable) || Overlaps(quarantined_, address, *usable)) return false;
   const HeapStats stats = heap_->Stats();
   if (address < stats.heap_start || address + *usable > stats.heap_end) {
     return Fail("new chunk [0x%" PRIxPTR ", +%" PRIu64 ") is outside the heap [0x%" PRIx64 ", 0x%" PRIx64 ")", address, *usable, stats.heap_start,
@@ -192,7 +212,7 @@ bool HeapHarness::CheckFailedCall(const char* what, Status status, uint64_t byte
 bool HeapHarness::CheckNoLongerLive(uintptr_t address, const char* after) {
   uint64_t usable = 0;
   const Status status = heap_->UsableSize(address, &usable);
-  if (status == Status::kOk && live_.count(address) == 0) {
+  if (status == Status::kOk && live_.count(address) == 0 && quarantined_.count(address) == 0) {
     return Fail("0x%" PRIxPTR " still has a usable size (%" PRIu64 ") after %s", address, usable, after);
   }
   return true;
@@ -262,6 +282,55 @@ bool HeapHarness::Realloc(uint64_t pick, uint64_t bytes) {
   return true;
 }
 
+bool HeapHarness::Quarantine(uint64_t pick) {
+  if (!ok() || order_.empty()) return ok();
+  ++counters_.ops;
+  const uintptr_t address = Pick(pick);
+  const Status status = heap_->Quarantine(address);
+  if (status != Status::kOk) return Fail("Quarantine(0x%" PRIxPTR ") of a live chunk failed: %s", address, ma::StatusCode(status));
+  quarantined_[address] = TakeLive(address);
+  ++counters_.quarantines;
+  return true;
+}
+
+bool HeapHarness::MoveAndQuarantine(uint64_t pick, uint64_t bytes) {
+  if (!ok() || order_.empty()) return ok();
+  ++counters_.ops;
+  const uintptr_t address = Pick(pick);
+  const Live live = live_[address];
+  if (!Verify(address, live.size, live.seed)) return false;
+  const HeapStats before = heap_->Stats();
+  uintptr_t moved = 0;
+  const Status status = heap_->MoveAndQuarantine(address, bytes, &moved);
+  if (status != Status::kOk) return CheckFailedCall("MoveAndQuarantine", status, bytes, before) && Verify(address, live.size, live.seed);
+  if (bytes >= kHugeRequest) return Fail("MoveAndQuarantine to %" PRIu64 " bytes succeeded", bytes);
+  if (moved == address) return Fail("MoveAndQuarantine did not move 0x%" PRIxPTR, address);
+  quarantined_[address] = TakeLive(address);
+  uint64_t usable = 0;
+  if (!CheckNewChunk(moved, bytes, 0, &usable)) return false;
+  if (!Verify(moved, bytes < live.size ? bytes : live.size, live.seed)) return false;
+  if (bytes > live.size) FillPattern(moved, live.size, bytes, live.seed);
+  AddLive(moved, bytes, usable, live.seed);
+  ++counters_.quarantines;
+  ++counters_.moved;
+  return true;
+}
+
+bool HeapHarness::ReleaseQuarantined(uint64_t pick) {
+  if (!ok() || quarantined_.empty()) return ok();
+  ++counters_.ops;
+  auto chosen = quarantined_.begin();
+  std::advance(chosen, static_cast<long>(pick % quarantined_.size()));
+  const uintptr_t address = chosen->first;
+  // Nothing may have touched a quarantined chunk: something outside the heap still reads it.
+  if (!Verify(address, chosen->second.size, chosen->second.seed)) return false;
+  const Status status = heap_->ReleaseQuarantined(address);
+  if (status != Status::kOk) return Fail("ReleaseQuarantined(0x%" PRIxPTR ") failed: %s", address, ma::StatusCode(status));
+  quarantined_.erase(chosen);
+  ++counters_.releases;
+  return CheckNoLongerLive(address, "ReleaseQuarantined");
+}
+
 bool HeapHarness::Reset() {
   if (!ok()) return false;
   ++counters_.ops;
@@ -269,7 +338,9 @@ bool HeapHarness::Reset() {
   DropModel();
   ++counters_.resets;
   const HeapStats stats = heap_->Stats();
-  if (stats.live_chunks != 0 || stats.live_bytes != 0) return Fail("Reset left %" PRIu64 " live chunks", stats.live_chunks);
+  if (stats.live_chunks != quarantined_.size() || stats.live_bytes != QuarantinedBytes()) {
+    return Fail("Reset left %" PRIu64 " live chunks (%" PRIu64 " bytes); %zu are quarantined", stats.live_chunks, stats.live_bytes, quarantined_.size());
+  }
   return true;
 }
 
@@ -281,7 +352,9 @@ bool HeapHarness::FreeAll() {
   DropModel();
   ++counters_.free_alls;
   const HeapStats stats = heap_->Stats();
-  if (stats.live_chunks != 0 || stats.live_bytes != 0) return Fail("FreeAll left %" PRIu64 " live chunks", stats.live_chunks);
+  if (stats.live_chunks != quarantined_.size() || stats.live_bytes != QuarantinedBytes()) {
+    return Fail("FreeAll left %" PRIu64 " live chunks (%" PRIu64 " bytes); %zu are quarantined", stats.live_chunks, stats.live_bytes, quarantined_.size());
+  }
   if (stats.heap_bytes != before.heap_bytes) return Fail("FreeAll changed heap bytes from %" PRIu64 " to %" PRIu64, before.heap_bytes, stats.heap_bytes);
   return true;
 }
@@ -364,6 +437,21 @@ bool HeapHarness::BadCall(uint64_t kind, uint64_t pick) {
       got = pick % 2 == 0 ? heap_->Free(dead) : heap_->Realloc(dead, 8, &address);
       break;
     }
+    case 9: {
+      if (quarantined_.empty()) return true;
+      auto chosen = quarantined_.begin();
+      std::advance(chosen, static_cast<long>(pick % quarantined_.size()));
+      what = pick % 2 == 0 ? "Free of a quarantined chunk" : "Realloc of a quarantined chunk";
+      expected = Status::kDoubleFree;
+      got = pick % 2 == 0 ? heap_->Free(chosen->first) : heap_->Realloc(chosen->first, 8, &address);
+      break;
+    }
+    case 10:
+      if (live == 0) return true;
+      what = "ReleaseQuarantined of a chunk that is not quarantined";
+      expected = Status::kInvalidPointer;
+      got = heap_->ReleaseQuarantined(live);
+      break;
     case 8:
       if (live_usable <= Granule()) return true;
       what = "UsableSize inside a chunk";
@@ -408,15 +496,22 @@ bool HeapHarness::Checkpoint() {
     }
     ++live_chunks;
     live_bytes += chunk.size;
-    const auto found = live_.find(chunk.address);
-    if (found == live_.end()) return Fail("a live chunk at 0x%" PRIxPTR " that the model does not have", chunk.address);
+    const bool quarantined = quarantined_.count(chunk.address) != 0;
+    if (chunk.quarantined != quarantined) {
+      return Fail("chunk 0x%" PRIxPTR " is %squarantined, the model says otherwise", chunk.address, chunk.quarantined ? "" : "not ");
+    }
+    const auto found = quarantined ? quarantined_.find(chunk.address) : live_.find(chunk.address);
+    if (found == (quarantined ? quarantined_.end() : live_.end())) {
+      return Fail("a live chunk at 0x%" PRIxPTR " that the model does not have", chunk.address);
+    }
     if (found->second.usable != chunk.size) {
       return Fail("chunk 0x%" PRIxPTR " has size %" PRIu64 ", UsableSize said %" PRIu64, chunk.address, chunk.size, found->second.usable);
     }
     if (!Verify(chunk.address, found->second.size, found->second.seed)) return false;
   }
-  if (live_chunks != live_.size() || stats.live_chunks != live_chunks || stats.live_bytes != live_bytes) {
-    return Fail("live chunks: model %zu, Chunks() %" PRIu64 " (%" PRIu64 " bytes), Stats() %" PRIu64 " (%" PRIu64 " bytes)", live_.size(), live_chunks,
+  const size_t model_chunks = live_.size() + quarantined_.size();
+  if (live_chunks != model_chunks || stats.live_chunks != live_chunks || stats.live_bytes != live_bytes) {
+    return Fail("live chunks: model %zu, Chunks() %" PRIu64 " (%" PRIu64 " bytes), Stats() %" PRIu64 " (%" PRIu64 " bytes)", model_chunks, live_chunks,
                 live_bytes, stats.live_chunks, stats.live_bytes);
   }
   if (stats.free_chunks != free_chunks || stats.free_bytes != free_bytes || stats.largest_free_chunk != largest_free) {

@@ -21,6 +21,7 @@ namespace ma_test {
 
 struct HarnessCounters {
   uint64_t ops = 0, allocs = 0, frees = 0, reallocs = 0, moved = 0, out_of_memory = 0;
+  uint64_t quarantines = 0, releases = 0;
   uint64_t bad_calls = 0, resets = 0, free_alls = 0, trims = 0, checkpoints = 0, bytes_verified = 0;
 };
 
@@ -43,6 +44,13 @@ class HeapHarness {
   bool Alloc(uint64_t bytes, uint64_t align, uint64_t seed, bool zeroed = false);
   bool Free(uint64_t pick);
   bool Realloc(uint64_t pick, uint64_t bytes);
+  // The escaped-view path: a quarantined chunk stays live (Chunks() says so) but is no longer
+  // the user's: Free and Realloc refuse it, FreeAll and Reset keep it, and its bytes must stay
+  // as they were until ReleaseQuarantined frees it.
+  bool Quarantine(uint64_t pick);
+  bool MoveAndQuarantine(uint64_t pick, uint64_t bytes);
+  bool ReleaseQuarantined(uint64_t pick);  // the quarantined chunk at pick % their count
+  size_t quarantined_count() const { return quarantined_.size(); }
   bool Reset();
   bool FreeAll();
   bool Trim();
@@ -52,7 +60,7 @@ class HeapHarness {
   // For the runners' self-tests only: flips one byte of a live chunk, as a heap bug would.
   void CorruptOneByteForSelfTest(uint64_t pick);
 
-  static constexpr uint64_t kBadCallKinds = 9;
+  static constexpr uint64_t kBadCallKinds = 11;
 
   bool ok() const { return problem_.empty(); }
   const std::string& problem() const { return problem_; }
@@ -77,7 +85,10 @@ class HeapHarness {
   bool CheckFailedCall(const char* what, ma::Status status, uint64_t bytes, const ma::HeapStats& before);
   bool CheckNoLongerLive(uintptr_t address, const char* after);
   void AddLive(uintptr_t address, uint64_t size, uint64_t usable, uint64_t seed);
-  void RemoveLive(uintptr_t address);
+  void RemoveLive(uintptr_t address);  // freed: remembered for double frees
+  Live TakeLive(uintptr_t address);    // no longer the user's
+  uint64_t QuarantinedBytes() const;
+  bool Overlaps(const std::map<uintptr_t, Live>& chunks, uintptr_t address, uint64_t usable);
   void DropModel();
   uintptr_t Pick(uint64_t pick) const { return order_[pick % order_.size()]; }
 
@@ -86,6 +97,7 @@ class HeapHarness {
   std::map<uintptr_t, Live> live_;
   std::vector<uintptr_t> order_;         // live addresses, for picking in O(1)
   std::vector<uintptr_t> freed_;         // recently freed addresses, for double frees
+  std::map<uintptr_t, Live> quarantined_;  // index unused
   HarnessCounters counters_;
   std::string problem_;
 };
