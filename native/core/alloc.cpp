@@ -11,6 +11,31 @@ Status Heap::Alloc(uint64_t bytes, uint64_t align, uintptr_t* address) {
   Granules size;
   Status status = ToGranules(bytes, &size);
   if (status != Status::kOk) return status;
+  if (bump_ && align <= granule() && TopHasRoom(size, 0)) {
+    // Bump's whole allocation: the next pointer moves.
+    Segment& last = segments_.back();
+    const Granules pos = last.top;
+    bounds_.AddStart(pos, false);
+    last.top += size;
+    NoteLive(size);
+    ++live_chunks_;
+    ++allocs_;
+    *address = AddressOf(pos);
+    return Status::kOk;
+  }
+  if (options_.strategy == Strategy::kBestFit && size < FreeTable::kSmallSizes && align <= granule() &&
+      free_.SmallHead(size) != kNoRecord) {
+    // Best fit's common case: a free chunk of exactly this size, taken whole (the most recently
+    // freed one: often a deferred chunk still in cache).
+    const Granules pos = free_.TakeSmallHead(size);
+    bounds_.SetLive(pos);
+    NoteLive(size);
+    ++live_chunks_;
+    ++allocs_;
+    ++search_steps_;
+    *address = AddressOf(pos);
+    return Status::kOk;
+  }
   Granules pos;
   status = AllocGranules(size, align > granule() ? align : 0, &pos);
   if (status != Status::kOk) return status;
@@ -34,8 +59,9 @@ Status Heap::AllocGranules(Granules size, uint64_t align, Granules* pos) {
   // The search's steps count once the allocation succeeds: a failed call leaves stats() as it was.
   uint64_t steps = 0;
   uint32_t record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
-  if (record == kNoRecord && free_.deferred_count() != 0) {
-    SettleDeferred();  // merged chunks may fit where none of their parts did
+  if (record == kNoRecord && free_.deferred_count() != 0 && !TopHasRoom(size, align)) {
+    // The heap would grow: deferred chunks are merged first, and may fit where no part of them did.
+    SettleDeferred();
     record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
   }
   if (record != kNoRecord) {
@@ -99,8 +125,13 @@ Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align) {
   if (was_deferred) {
     // A deferred chunk may border other free chunks; the pieces it leaves must not.
     Segment& segment = *SegmentOf(pos);
-    if (above != kNoRecord) Merge(segment, free_[above].pos, free_[above].size, above);
-    if (below != kNoRecord) Merge(segment, free_[below].pos, free_[below].size, below);
+    // Each drops its record first, so re-adding one cannot fail.
+    for (const uint32_t piece : {above, below}) {
+      if (piece == kNoRecord) continue;
+      const Granules piece_pos = free_[piece].pos, piece_size = free_[piece].size;
+      free_.Remove(piece);
+      Merge(segment, piece_pos, piece_size);
+    }
   }
   return pos;
 }
@@ -109,8 +140,7 @@ Status Heap::TakeFromTop(Granules size, uint64_t align, Granules* pos) {
   const Granules worst_pad = align == 0 ? 0 : static_cast<Granules>((align >> granule_shift_) - 1);
   // Carving the wilderness may leave a free chunk below the allocation.
   if ((IsSmall(size, align) || align != 0) && !free_.Reserve(1)) return Status::kOutOfMemory;
-  if (segments_.empty() ||
-      segments_.back().end - segments_.back().top < AlignmentPad(segments_.back().top, align) + size) {
+  if (!TopHasRoom(size, align)) {
     const Status status = GrowTop(size + worst_pad);
     if (status != Status::kOk) return status;
   }
@@ -130,7 +160,7 @@ Status Heap::TakeFromTop(Granules size, uint64_t align, Granules* pos) {
   const Granules pad = AlignmentPad(last.top, align);
   if (pad != 0) {
     bounds_.AddStart(last.top, true);
-    free_.Insert(last.top, pad);
+    AddFree(last.top, pad);
     last.top += pad;
   }
   *pos = last.top;

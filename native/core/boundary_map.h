@@ -49,6 +49,16 @@ class BoundaryMap {
   void SetFree(Granules pos) { words_[pos >> 6].frees |= uint64_t{1} << (pos & 63); }
   void SetLive(Granules pos) { words_[pos >> 6].frees &= ~(uint64_t{1} << (pos & 63)); }
 
+  // The end of the chunk that starts at `pos`: the next start, or `limit` when none is below it.
+  Granules EndOf(Granules pos, Granules limit) const {
+    const uint64_t above = words_[pos >> 6].starts & (~uint64_t{1} << (pos & 63));
+    if (above != 0) {
+      const Granules found = (pos & ~63u) | static_cast<Granules>(__builtin_ctzll(above));
+      return found < limit ? found : limit;
+    }
+    return NextStartFar(pos >> 6, limit);
+  }
+
   // The first start at or after `from`, or `limit` when there is none below it.
   Granules NextStart(Granules from, Granules limit) const {
     if (from >= limit) return limit;

@@ -41,8 +41,9 @@ bool Heap::Check(std::string* problem) const {
   };
   if (const char* summary_problem = bounds_.CheckSummaries()) return fail_plain(summary_problem);
   uint64_t free_chunks = 0, live_granules = 0, live_chunks = 0, quarantined = 0, accounted = 0;
-  uint32_t deferred_per_size[kDeferredSizes] = {};
+  std::vector<uint32_t> deferred_per_size(kDeferredSizes, 0);
   uint32_t deferred = 0;
+  uint64_t bump_granules = 0;
   for (size_t i = 0; i < segments_.size(); ++i) {
     const Segment& segment = segments_[i];
     if (!(segment.start <= segment.top && segment.top <= segment.end)) return fail("a segment's start, top and end are out of order", segment.start);
@@ -61,18 +62,21 @@ bool Heap::Check(std::string* problem) const {
       const Granules size = next - pos;
       const bool free = bounds_.IsFree(pos);
       bool is_deferred = false;
-      if (free) {
+      if (free && bump_) {
+        if (free_.Lookup(pos) != kNoRecord) return fail("a free chunk of a bump heap has a record", pos);
+        ++free_chunks;
+        bump_granules += size;
+      } else if (free) {
         const uint32_t record = free_.Lookup(pos);
         if (record == kNoRecord) return fail("a free chunk has no record in the free table", pos);
         if (free_[record].size != size) return fail("a free chunk's record disagrees with its size", pos);
         is_deferred = free_[record].deferred != 0;
         if (is_deferred) {
-          if (!defer_) return fail("a chunk is deferred in a heap that does not defer", pos);
-          if (size >= kDeferredSizes) return fail("a deferred chunk is larger than deferral allows", pos);
+          if (size >= defer_below_) return fail("a deferred chunk is larger than deferral allows", pos);
           ++deferred_per_size[size];
           ++deferred;
         }
-        if (options_.coalesce && prev_free && !prev_deferred && !is_deferred) {
+        if (options_.coalesce && !bump_ && prev_free && !prev_deferred && !is_deferred) {
           return fail("two adjacent free chunks, neither deferred, while merging is on", pos);
         }
         ++free_chunks;
@@ -91,17 +95,20 @@ bool Heap::Check(std::string* problem) const {
   }
   const Granules last_top = segments_.empty() ? 0 : segments_.back().top;
   if (bounds_.NextStart(last_top, bounds_.covered()) != bounds_.covered()) return fail("a chunk starts above the heap's top", last_top);
-  if (free_chunks != free_.count()) return fail_plain("the free table holds records of no free chunk");
+  if (bump_ && (free_chunks != bump_free_chunks_ || bump_granules != bump_free_granules_ || free_.count() != 0)) {
+    return fail_plain("a bump heap's free chunks disagree with its counts");
+  }
+  if (!bump_ && free_chunks != free_.count()) return fail_plain("the free table holds records of no free chunk");
   if (live_granules != live_granules_ || live_chunks != live_chunks_) return fail_plain("live bytes or chunks disagree with the chunks in the heap");
   if (quarantined != quarantined_.size()) return fail_plain("a quarantined chunk is not a live chunk of the heap");
   if (deferred != free_.deferred_count() || deferred > kDeferredTotal) return fail_plain("the deferred chunks exceed their bound or disagree with the deferred list");
   for (uint32_t size = 0; size < kDeferredSizes; ++size) {
-    if (deferred_per_size[size] != deferred_per_size_[size] || deferred_per_size[size] > kDeferredPerSize) {
+    if (deferred_per_size[size] != free_.deferred_of_size(size) || deferred_per_size[size] > kDeferredPerSize) {
       return fail_plain("the deferred chunks of one size exceed their bound or disagree with their count");
     }
   }
   if (const char* index_problem = free_.CheckIndexes(bounds_)) return fail_plain(index_problem);
-  accounted += (live_granules + free_.bytes_in_granules()) << granule_shift_;
+  accounted += (live_granules + (bump_ ? bump_free_granules_ : free_.bytes_in_granules())) << granule_shift_;
   if (accounted != heap_bytes_) return fail_plain("live, free, wilderness and padding bytes do not add up to the heap's bytes");
   return true;
 }

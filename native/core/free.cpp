@@ -11,7 +11,7 @@ Status Heap::Free(uintptr_t address) {
   const Status status = FindLive(address, &segment, &pos, &size);
   if (status != Status::kOk) return status;
   // The chunk may need a record of its own; reserved first, so that a failed free changes nothing.
-  if (!free_.Reserve(1)) return Status::kOutOfMemory;
+  if (!bump_ && !free_.Reserve(1)) return Status::kOutOfMemory;
   --live_chunks_;
   ++frees_;
   live_granules_ -= size;
@@ -20,72 +20,94 @@ Status Heap::Free(uintptr_t address) {
 }
 
 void Heap::ReleaseChunk(Segment& segment, Granules pos, Granules size) {
+  if (bump_) return ReleaseBump(segment, pos, size);
   if (CanDefer(size)) {
     bounds_.SetFree(pos);
     free_.MarkDeferred(free_.Insert(pos, size));
-    ++deferred_per_size_[size];
     return;
   }
   if (options_.coalesce) {
-    Merge(segment, pos, size, kNoRecord);
-  } else if (options_.strategy == Strategy::kBump && IsLast(segment) && pos + size == segment.top) {
-    // The bump pointer rolls back over its last chunk even without merging.
-    bounds_.RemoveStart(pos);
-    segment.top = pos;
+    Merge(segment, pos, size);
   } else {
     bounds_.SetFree(pos);
-    free_.Insert(pos, size);
+    AddFree(pos, size);
   }
   if (IsLast(segment) && segment.top <= pos) MaybeTrim();
 }
 
-void Heap::Merge(Segment& segment, Granules pos, Granules size, uint32_t record) {
+void Heap::ReleaseBump(Segment& segment, Granules pos, Granules size) {
+  if (!IsLast(segment) || pos + size != segment.top) {
+    // Bump never reuses a free chunk, so it never merges one either: the bits and two counters
+    // are all it keeps.
+    bounds_.SetFree(pos);
+    ++bump_free_chunks_;
+    bump_free_granules_ += size;
+    return;
+  }
+  // The last chunk: the pointer rolls back over it and, merging on, over the free chunks below.
+  bounds_.RemoveStart(pos);
+  Granules top = pos;
+  while (options_.coalesce && top > segment.start) {
+    const Granules lower = bounds_.PrevStart(top, segment.start);
+    if (!bounds_.IsFree(lower)) break;
+    bounds_.RemoveStart(lower);
+    --bump_free_chunks_;
+    bump_free_granules_ -= top - lower;
+    top = lower;
+  }
+  segment.top = top;
+  MaybeTrim();
+}
+
+void Heap::Merge(Segment& segment, Granules pos, Granules size) {
   // Deferred chunks may border free chunks, so a run of several free chunks can join here.
   for (Granules end = pos + size; end < segment.top && bounds_.IsFree(end); end = pos + size) {
-    const uint32_t upper = free_.Find(end);
-    if (free_[upper].deferred != 0) Undefer(upper);
-    size += free_[upper].size;
-    free_.Remove(upper);
+    size += DropFree(end, segment.top);
     bounds_.RemoveStart(end);
   }
   while (pos > segment.start) {
-    const Granules lower_pos = bounds_.PrevStart(pos, segment.start);
-    if (!bounds_.IsFree(lower_pos)) break;
-    const uint32_t lower = free_.Find(lower_pos);
-    if (free_[lower].deferred != 0) Undefer(lower);
-    if (record != kNoRecord) free_.Remove(record);
+    const Granules lower = bounds_.PrevStart(pos, segment.start);
+    if (!bounds_.IsFree(lower)) break;
+    DropFree(lower, pos);
     bounds_.RemoveStart(pos);
-    size += pos - lower_pos;
-    pos = lower_pos;
-    record = lower;
+    size += pos - lower;
+    pos = lower;
   }
   if (IsLast(segment) && pos + size == segment.top) {
     // Into the wilderness (the caller decides whether to trim).
-    if (record != kNoRecord) free_.Remove(record);
     bounds_.RemoveStart(pos);
     segment.top = pos;
     return;
   }
-  if (record == kNoRecord) {
-    bounds_.SetFree(pos);
-    free_.Insert(pos, size);
-  } else {
-    free_.Resize(record, size);
+  bounds_.SetFree(pos);
+  AddFree(pos, size);
+}
+
+Granules Heap::DropFree(Granules pos, Granules limit) {
+  if (bump_) {
+    const Granules size = bounds_.NextStart(pos + 1, limit) - pos;
+    --bump_free_chunks_;
+    bump_free_granules_ -= size;
+    return size;
   }
+  const uint32_t record = free_.Find(pos);
+  const Granules size = free_[record].size;
+  if (free_[record].deferred != 0) Undefer(record);
+  free_.Remove(record);
+  return size;
 }
 
-void Heap::Undefer(uint32_t record) {
-  --deferred_per_size_[free_[record].size];
-  free_.ClearDeferred(record);
-}
-
-void Heap::SettleDeferred() {
+bool Heap::SettleDeferred() {
+  // Each merge drops records before it adds one, but a new large size may need trie nodes.
   while (free_.deferred_count() != 0) {
+    if (!free_.Reserve(1)) return false;
     const uint32_t record = free_.deferred_at(free_.deferred_count() - 1);
+    const Granules pos = free_[record].pos, size = free_[record].size;
     Undefer(record);
-    const Granules pos = free_[record].pos;
-    Merge(*SegmentOf(pos), pos, free_[record].size, record);
+    free_.Remove(record);
+    Merge(*SegmentOf(pos), pos, size);
   }
+  return true;
 }
 
 // ---- quarantine ------------------------------------------------------------------------------

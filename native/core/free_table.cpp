@@ -20,6 +20,7 @@ void FreeTable::Clear() {
   large_heads_.Clear();
   by_page_.Fill(kNoRecord);
   deferred_.Clear();
+  for (uint32_t& count : deferred_per_size_) count = 0;
 }
 
 bool FreeTable::Cover(Granules limit) {
@@ -27,14 +28,12 @@ bool FreeTable::Cover(Granules limit) {
   return pages <= by_page_.size() || by_page_.Resize(pages, kNoRecord);
 }
 
-bool FreeTable::Reserve(uint32_t inserts) {
-  if (first_vacant_ == kNoRecord || inserts > 1) {
-    if (!records_.Reserve(records_.size() + inserts)) return false;
-  }
+bool FreeTable::ReserveMore(uint32_t inserts) {
+  if (!records_.Reserve(records_.size() + inserts)) return false;
   return large_heads_.Reserve(inserts);
 }
 
-bool FreeTable::ReserveDeferred(uint32_t most) { return deferred_.Reserve(most); }
+
 
 uint64_t FreeTable::metadata_bytes() const {
   return records_.bytes() + sizeof small_heads_ + sizeof small_words_ + large_heads_.metadata_bytes() +
@@ -43,20 +42,7 @@ uint64_t FreeTable::metadata_bytes() const {
 
 // ---- bins ------------------------------------------------------------------------------------
 
-void FreeTable::SetHead(Granules size, uint32_t record) {
-  if (size < kSmallSizes) {
-    const bool was_empty = small_heads_[size] == kNoRecord;
-    small_heads_[size] = record;
-    if (record == kNoRecord) {
-      uint64_t& word = small_words_[size >> 6];
-      word &= ~(uint64_t{1} << (size & 63));
-      if (word == 0) small_summary_ &= ~(uint64_t{1} << (size >> 6));
-    } else if (was_empty) {
-      small_words_[size >> 6] |= uint64_t{1} << (size & 63);
-      small_summary_ |= uint64_t{1} << (size >> 6);
-    }
-    return;
-  }
+void FreeTable::SetLargeHead(Granules size, uint32_t record) {
   const uint32_t head = large_heads_.Find(size);
   if (record == kNoRecord) large_heads_.Remove(size);
   else if (head == SizeIndex::kNone) large_heads_.Insert(size, record);
@@ -124,6 +110,22 @@ void FreeTable::Remove(uint32_t record) {
   first_vacant_ = record;
 }
 
+Granules FreeTable::TakeSmallHead(Granules size) {
+  const uint32_t record = small_heads_[size];
+  FreeRecord& taken = records_[record];
+  if (taken.deferred != 0) ClearDeferred(record);
+  small_heads_[size] = taken.bin_next;
+  if (taken.bin_next != kNoRecord) records_[taken.bin_next].bin_prev = kNoRecord;
+  else MarkSmallEmpty(size);
+  UnlinkFromPage(record);
+  --count_;
+  granules_ -= size;
+  taken.size = 0;
+  taken.bin_next = first_vacant_;
+  first_vacant_ = record;
+  return taken.pos;
+}
+
 void FreeTable::Resize(uint32_t record, Granules size) {
   FreeRecord& resized = records_[record];
   if (resized.size == size) return;
@@ -160,6 +162,7 @@ uint32_t FreeTable::Lookup(Granules pos) const {
 void FreeTable::MarkDeferred(uint32_t record) {
   deferred_.PushBack(record);
   records_[record].deferred = static_cast<uint32_t>(deferred_.size());
+  ++deferred_per_size_[records_[record].size];
 }
 
 void FreeTable::ClearDeferred(uint32_t record) {
@@ -170,6 +173,7 @@ void FreeTable::ClearDeferred(uint32_t record) {
   records_[last].deferred = index + 1;
   deferred_.PopBack();
   records_[record].deferred = 0;
+  --deferred_per_size_[records_[record].size];
 }
 
 // ---- searches --------------------------------------------------------------------------------

@@ -50,10 +50,17 @@ class FreeTable {
   bool Cover(Granules limit);
   // Room for `inserts` more records (and their sizes in the trie), so that the next that many
   // Insert/Resize calls cannot fail; false (nothing changed) otherwise.
-  bool Reserve(uint32_t inserts);
+  bool Reserve(uint32_t inserts) {
+    if (inserts == 1 && (first_vacant_ != kNoRecord || records_.size() < records_.capacity()) && large_heads_.HasRoom(1)) {
+      return true;
+    }
+    return ReserveMore(inserts);
+  }
 
   uint32_t Insert(Granules pos, Granules size);
   void Remove(uint32_t record);
+  // Best fit's exact hit: unlinks the head of small size `size` (not empty) and returns its start.
+  Granules TakeSmallHead(Granules size);
   // The same chunk start, a new size.
   void Resize(uint32_t record, Granules size);
   // A new start and size for the record's chunk (a split that keeps the upper part free).
@@ -68,6 +75,7 @@ class FreeTable {
   uint32_t Lookup(Granules pos) const;
   void Clear();
 
+  uint32_t SmallHead(Granules size) const { return small_heads_[size]; }
   // The head of the smallest non-empty bin of size >= `size`, or kNoRecord. Adds the bitmap words
   // and trie nodes it read to *steps.
   uint32_t BestFit(Granules size, uint64_t* steps) const {
@@ -82,12 +90,14 @@ class FreeTable {
   uint32_t Largest(uint64_t* steps) const;
   Granules LargestSize() const;
 
-  // The deferred list: free chunks kept unmerged on purpose (see Heap, "Deferred merging").
-  // Room for `most` of them, once: marking one never allocates.
-  bool ReserveDeferred(uint32_t most);
+  // The deferred list: free chunks kept unmerged on purpose (see Heap, "Deferred merging"), of
+  // sizes below kDeferredSizes. MarkDeferred needs room for one more, reserved first.
+  static constexpr uint32_t kDeferredSizes = 64;
+  bool ReserveDeferred(uint32_t most) { return most <= deferred_.capacity() || deferred_.Reserve(most); }
   void MarkDeferred(uint32_t record);
   void ClearDeferred(uint32_t record);
   uint32_t deferred_count() const { return static_cast<uint32_t>(deferred_.size()); }
+  uint32_t deferred_of_size(Granules size) const { return deferred_per_size_[size]; }
   uint32_t deferred_at(uint32_t i) const { return deferred_[i]; }
 
   const FreeRecord& operator[](uint32_t record) const { return records_[record]; }
@@ -101,9 +111,26 @@ class FreeTable {
   const char* CheckIndexes(const BoundaryMap& bounds) const;
 
  private:
+  bool ReserveMore(uint32_t inserts);
   uint32_t BestFitLarger(Granules size, uint64_t* steps) const;
   uint32_t Head(Granules size) const { return size < kSmallSizes ? small_heads_[size] : large_heads_.Find(size); }
-  void SetHead(Granules size, uint32_t record);
+  void SetHead(Granules size, uint32_t record) {
+    if (size >= kSmallSizes) return SetLargeHead(size, record);
+    const bool was_empty = small_heads_[size] == kNoRecord;
+    small_heads_[size] = record;
+    if (record == kNoRecord) MarkSmallEmpty(size);
+    else if (was_empty) MarkSmallOccupied(size);
+  }
+  void SetLargeHead(Granules size, uint32_t record);
+  void MarkSmallOccupied(Granules size) {
+    small_words_[size >> 6] |= uint64_t{1} << (size & 63);
+    small_summary_ |= uint64_t{1} << (size >> 6);
+  }
+  void MarkSmallEmpty(Granules size) {
+    uint64_t& word = small_words_[size >> 6];
+    word &= ~(uint64_t{1} << (size & 63));
+    if (word == 0) small_summary_ &= ~(uint64_t{1} << (size >> 6));
+  }
   void LinkIntoBin(uint32_t record);
   void UnlinkFromBin(uint32_t record);
   void LinkIntoPage(uint32_t record);
@@ -121,6 +148,7 @@ class FreeTable {
 
   MetadataArray<uint32_t> by_page_;       // first record of each 64-granule page, kNoRecord
   MetadataArray<uint32_t> deferred_;      // records kept unmerged on purpose
+  uint32_t deferred_per_size_[kDeferredSizes];  // how many of deferred_ have each size
 };
 
 }  // namespace ma

@@ -41,10 +41,14 @@ constexpr uint64_t kNeverTrim = UINT64_MAX;
 constexpr uint64_t kMaxAlign = uint64_t{1} << 20;
 
 // Deferred merging's bounds (see above): sizes below this many granules are deferred...
-constexpr uint32_t kDeferredSizes = 64;
+constexpr uint32_t kDeferredSizes = FreeTable::kDeferredSizes;
 // ...at most this many chunks of one size, and this many in all.
-constexpr uint32_t kDeferredPerSize = 32;
-constexpr uint32_t kDeferredTotal = 512;
+// Programs free in bursts of one size (a list, a string table), so the per-size bound is high;
+// measured on the real-program traces, 32 per size merged half of all frees.
+constexpr uint32_t kDeferredPerSize = 4096;
+constexpr uint32_t kDeferredTotal = 16384;
+// ...and only chunks below this many bytes, whatever the granule.
+constexpr uint32_t kDeferredBytes = 1024;
 
 struct HeapOptions {
   SourceKind source = SourceKind::kBrk;
@@ -149,28 +153,47 @@ class Heap {
   Granules AlignmentPad(Granules pos, uint64_t align) const;
   void NoteLive(int64_t granules);
   void NoteHeapBytes(int64_t bytes);
+  Granules LargestBumpFree() const;  // a walk: stats() only
 
   // ---- alloc.cpp
   Status AllocGranules(Granules size, uint64_t align, Granules* pos);
   Granules TakeFreeChunk(uint32_t record, Granules size, uint64_t align);
   Status TakeFromTop(Granules size, uint64_t align, Granules* pos);
+  bool TopHasRoom(Granules size, uint64_t align) const {
+    if (segments_.empty()) return false;
+    const Segment& last = segments_.back();
+    return last.end - last.top >= AlignmentPad(last.top, align) + size;
+  }
   // Segregation splits free space, so it needs splitting on; bump never reuses what it splits.
   bool IsSmall(Granules size, uint64_t align) const { return size <= small_granules_ && align == 0; }
 
   // ---- free.cpp
   // Frees the live chunk [pos, pos + size): deferred, or merged with its free neighbours.
   void ReleaseChunk(Segment& segment, Granules pos, Granules size);
-  // Makes [pos, pos + size) one free chunk merged with its free neighbours, or part of the
-  // wilderness. `record` is its record when it is free already (a deferred chunk settling),
-  // kNoRecord when it is a live chunk's start. Needs one record reserved.
-  void Merge(Segment& segment, Granules pos, Granules size, uint32_t record);
-  bool CanDefer(Granules size) const {
-    return defer_ && size < kDeferredSizes && deferred_per_size_[size] < kDeferredPerSize &&
-           free_.deferred_count() < kDeferredTotal;
+  // Bump's release: no merging but the roll-back of its top.
+  void ReleaseBump(Segment& segment, Granules pos, Granules size);
+  // Makes the chunk start [pos, pos + size) (live, or free with its record already dropped) one
+  // free chunk merged with its free neighbours, or part of the wilderness. Needs one record
+  // reserved.
+  void Merge(Segment& segment, Granules pos, Granules size);
+  // A free chunk now starts at `pos` (its bits are set): recorded, or for bump only counted.
+  void AddFree(Granules pos, Granules size) {
+    if (!bump_) {
+      free_.Insert(pos, size);
+      return;
+    }
+    ++bump_free_chunks_;
+    bump_free_granules_ += size;
   }
-  void Undefer(uint32_t record);
-  // Merges every deferred chunk with its free neighbours.
-  void SettleDeferred();
+  // Forgets the free chunk at `pos` (its bits stay as they are); returns its size.
+  Granules DropFree(Granules pos, Granules limit);
+  bool CanDefer(Granules size) {
+    return size < defer_below_ && free_.deferred_of_size(size) < kDeferredPerSize &&
+           free_.deferred_count() < kDeferredTotal && free_.ReserveDeferred(free_.deferred_count() + 1);
+  }
+  void Undefer(uint32_t record) { free_.ClearDeferred(record); }
+  // Merges every deferred chunk with its free neighbours (false: no memory for the records).
+  bool SettleDeferred();
 
   // ---- segment.cpp
   Status GrowTop(Granules needed);
@@ -183,13 +206,16 @@ class Heap {
   HeapOptions options_;
   MemorySource* source_;
   uint32_t granule_shift_;
-  bool defer_;                     // deferred merging is on: best-fit with coalescing
+  bool bump_;                      // strategy bump: free chunks are never reused, so they carry
+                                   // no records, only bits and the two counters below
+  uint64_t bump_free_chunks_ = 0, bump_free_granules_ = 0;
+  Granules defer_below_;           // chunks below this many granules are deferred; 0 when the
+                                   // heap does not defer (only best-fit with coalescing does)
   uintptr_t base_address_ = 0;     // position 0; set when the first segment opens
   MetadataArray<Segment> segments_;  // in address order
   BoundaryMap bounds_;
   FreeTable free_;
   MetadataArray<Granules> quarantined_;  // starts of quarantined chunks, unordered (rare)
-  uint16_t deferred_per_size_[kDeferredSizes] = {};
   Granules rover_ = 0;             // next fit's roving position
   uint64_t trim_threshold_;        // options_.trim_threshold, raised after each trim-then-grow
   Granules small_granules_;        // options_.segregate_small in granules; 0 without split or for bump

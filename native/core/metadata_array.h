@@ -1,24 +1,23 @@
 // Where the heap's own bookkeeping lives: growable arrays of plain values outside the heap.
 //
-// Two rules shape this file. Large arrays are mapped with mmap and grown with mremap, never taken
-// from the process's malloc: glibc grows its main arena by moving the program break, and a brk
-// heap whose metadata moved the break would keep splitting itself into segments. And growth can
-// fail: Grow() reports it instead of aborting, so that the heap call that needed the room fails
-// with kOutOfMemory and leaves the heap as it was (the core is built without exceptions).
+// Two rules shape this file. Every array is mapped with mmap and grown with mremap, never taken
+// from the process's malloc: glibc grows its main arena by moving the program break, so a brk
+// heap whose bookkeeping came from malloc would find glibc's memory on top of the segment it just
+// grew, and could neither grow it again nor give it back. And growth can fail: Reserve() reports
+// it instead of aborting, so that the heap call that needed the room fails with kOutOfMemory and
+// leaves the heap as it was (the core is built without exceptions).
 #pragma once
 
 #include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
 namespace ma {
 
-// Below this many bytes an array lives on malloc, where it costs no page of its own.
-constexpr size_t kMetadataMmapThreshold = size_t{64} << 10;
+constexpr size_t kMetadataPage = 4096;
 
 template <typename T>
 class MetadataArray {
@@ -26,7 +25,9 @@ class MetadataArray {
 
  public:
   MetadataArray() = default;
-  ~MetadataArray() { Release(data_, capacity_); }
+  ~MetadataArray() {
+    if (data_ != nullptr) munmap(data_, capacity_ * sizeof(T));
+  }
   MetadataArray(const MetadataArray&) = delete;
   MetadataArray& operator=(const MetadataArray&) = delete;
 
@@ -42,7 +43,7 @@ class MetadataArray {
   // Room for at least `count` elements; false (nothing changed) when the system has none.
   bool Reserve(size_t count) {
     if (count <= capacity_) return true;
-    size_t grown = capacity_ < 16 ? 16 : capacity_ + capacity_ / 2;
+    size_t grown = capacity_ + capacity_ / 2;
     if (grown < count) grown = count;
     return Reallocate(grown);
   }
@@ -68,43 +69,21 @@ class MetadataArray {
   }
 
  private:
-  static bool Mapped(size_t capacity) { return capacity * sizeof(T) >= kMetadataMmapThreshold; }
-
-  static void Release(T* data, size_t capacity) {
-    if (data == nullptr) return;
-    if (Mapped(capacity)) munmap(data, capacity * sizeof(T));
-    else std::free(data);
-  }
-
   bool Reallocate(size_t capacity) {
-    const size_t bytes = capacity * sizeof(T);
-    T* moved;
-    if (Mapped(capacity) && data_ != nullptr && Mapped(capacity_)) {
-      // mremap moves pages, not bytes: growing a large table costs no copy.
-      void* remapped = mremap(data_, capacity_ * sizeof(T), bytes, MREMAP_MAYMOVE);
-      if (remapped == MAP_FAILED) return false;
-      moved = static_cast<T*>(remapped);
-    } else {
-      void* memory;
-      if (Mapped(capacity)) {
-        memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (memory == MAP_FAILED) return false;
-      } else {
-        memory = std::malloc(bytes);
-        if (memory == nullptr) return false;
-      }
-      moved = static_cast<T*>(memory);
-      if (size_ != 0) std::memcpy(moved, data_, size_ * sizeof(T));
-      Release(data_, capacity_);
-    }
-    data_ = moved;
-    capacity_ = capacity;
+    // Whole pages: the mapping has them anyway.
+    const size_t bytes = (capacity * sizeof(T) + kMetadataPage - 1) / kMetadataPage * kMetadataPage;
+    void* memory = data_ == nullptr
+                       ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                       : mremap(data_, capacity_ * sizeof(T), bytes, MREMAP_MAYMOVE);  // moves pages, not bytes
+    if (memory == MAP_FAILED) return false;
+    data_ = static_cast<T*>(memory);
+    capacity_ = bytes / sizeof(T);
     return true;
   }
 
   T* data_ = nullptr;
   size_t size_ = 0;
-  size_t capacity_ = 0;
+  size_t capacity_ = 0;  // whole pages' worth
 };
 
 }  // namespace ma

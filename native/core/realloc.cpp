@@ -43,23 +43,22 @@ Status Heap::Realloc(uintptr_t address, uint64_t bytes, uintptr_t* new_address) 
       return Status::kOk;
     }
   } else if (end < segment->top && bounds_.IsFree(end)) {
-    const uint32_t upper = free_.Find(end);
-    const Granules joined = old + free_[upper].size;
+    const Granules upper_size = bounds_.NextStart(end + 1, segment->top) - end;
+    const Granules joined = old + upper_size;
     if (joined >= size) {
       if (!free_.Reserve(1)) return Status::kOutOfMemory;
-      if (free_[upper].deferred != 0) Undefer(upper);
-      free_.Remove(upper);
+      DropFree(end, segment->top);
       bounds_.RemoveStart(end);
       const Granules taken = options_.split && joined > size ? size : joined;
       NoteLive(taken - old);
       if (taken < joined) {
         // What is left above stays free; it borders what the free chunk bordered.
         bounds_.AddStart(pos + taken, false);
-        if (options_.coalesce) {
-          Merge(*segment, pos + taken, joined - taken, kNoRecord);
+        if (options_.coalesce && !bump_) {
+          Merge(*segment, pos + taken, joined - taken);
         } else {
           bounds_.SetFree(pos + taken);
-          free_.Insert(pos + taken, joined - taken);
+          AddFree(pos + taken, joined - taken);
         }
       }
       ++reallocs_;

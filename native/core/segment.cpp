@@ -61,7 +61,7 @@ Status Heap::GrowTop(Granules needed) {
     if (last != nullptr && last->top < last->end) {
       // Other code moved the break: our old wilderness can no longer grow, so it becomes a chunk.
       bounds_.AddStart(last->top, true);
-      free_.Insert(last->top, last->end - last->top);
+      AddFree(last->top, last->end - last->top);
       last->top = last->end;
     }
     const Granules start = static_cast<Granules>((extension.start - base) >> granule_shift_);
@@ -86,9 +86,7 @@ void Heap::AbsorbFreeTailIntoTop(Segment* segment) {
   if (!options_.coalesce || segment->top == segment->start) return;
   const Granules tail = bounds_.PrevStart(segment->top, segment->start);
   if (!bounds_.IsFree(tail)) return;
-  const uint32_t record = free_.Find(tail);
-  if (free_[record].deferred != 0) Undefer(record);
-  free_.Remove(record);
+  DropFree(tail, segment->top);
   bounds_.RemoveStart(tail);
   segment->top = tail;
 }
@@ -152,14 +150,16 @@ void Heap::FreeAll() {
         const Granules size = bounds_.NextStart(pos + 1, segment.top) - pos;
         --live_chunks_;
         live_granules_ -= size;
-        Merge(segment, pos, size, kNoRecord);
+        if (bump_) ReleaseBump(segment, pos, size);
+        else Merge(segment, pos, size);
       }
     }
     return;
   }
   bounds_.Clear();
   free_.Clear();
-  std::fill(std::begin(deferred_per_size_), std::end(deferred_per_size_), uint16_t{0});
+  bump_free_chunks_ = 0;
+  bump_free_granules_ = 0;
   live_granules_ = 0;
   live_chunks_ = 0;
   rover_ = 0;
@@ -170,7 +170,7 @@ void Heap::FreeAll() {
     // kept their capacity through Clear, and an older segment had its free chunk before.)
     if (i + 1 < segments_.size() && segment.end > segment.start && free_.Reserve(1)) {
       bounds_.AddStart(segment.start, true);
-      free_.Insert(segment.start, segment.end - segment.start);
+      AddFree(segment.start, segment.end - segment.start);
       segment.top = segment.end;
     }
   }

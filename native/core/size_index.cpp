@@ -5,10 +5,6 @@
 
 namespace ma {
 
-namespace {
-constexpr int kNewNodesPerInsert = 5;  // every level but the root's
-}  // namespace
-
 // The root is made by the first Reserve, so that an index nobody uses costs nothing.
 SizeIndex::SizeIndex() = default;
 

@@ -25,6 +25,9 @@ class SizeIndex {
 
   // Room for `inserts` more sizes, so that they cannot fail; false (nothing changed) otherwise.
   bool Reserve(uint32_t inserts);
+  bool HasRoom(uint32_t inserts) const {
+    return !nodes_.empty() && spare_.size() + (nodes_.capacity() - nodes_.size()) >= size_t{inserts} * kNewNodesPerInsert;
+  }
 
   // The value stored for exactly `size`, or kNone.
   uint32_t Find(uint32_t size) const;
@@ -46,6 +49,7 @@ class SizeIndex {
 
  private:
   static constexpr int kLevels = 6;
+  static constexpr uint32_t kNewNodesPerInsert = kLevels - 1;  // every level but the root's
   static constexpr uint32_t kRoot = 0;
 
   struct Node {
