@@ -20,6 +20,10 @@ export interface NativeHeapOptions {
   maxHeapBytes: number
   /** 0 or absent: off. */
   segregateSmall?: number
+  /** DESIGN.md `views`. */
+  views: 'revocable' | 'shared'
+  /** The runtime's largest ArrayBuffer (buffer.constants.MAX_LENGTH): larger views are ERR_UNSUPPORTED. */
+  maxViewBytes: number
 }
 
 /** stats() and chunks() return the public shapes directly (lib/types.ts documents them). */
@@ -32,10 +36,24 @@ export interface NativeHeap {
   /** align: undefined or 0 = the heap's alignment. zero: fill the chunk with zeros. */
   alloc(size: number, align?: number, zero?: boolean): number
   free(address: number): void
-  realloc(address: number, size: number): number
+  /** buffer, token: the chunk's revocable view, revoked once the realloc succeeded. */
+  realloc(address: number, size: number, buffer?: ArrayBuffer, token?: number): number
   sizeOf(address: number): number
-  /** An external ArrayBuffer over the chunk's usable bytes; detached when the chunk is freed. */
-  view(address: number): ArrayBuffer
+  /**
+   * An ArrayBuffer for a view of `size` (default: usable) bytes of the live chunk. revocable: a
+   * new buffer of exactly `size` bytes over the chunk, its token in viewInfo[0]; the caller keeps
+   * both and hands them to freeViewed/realloc/revokeView. shared: a window over the chunk's
+   * segment, its base address in viewInfo[0]; detached once memory under it is given back.
+   */
+  view(address: number, size?: number): ArrayBuffer
+  /** Where view() leaves the token or window base. */
+  readonly viewInfo: Float64Array
+  /** Frees a chunk with a revocable view, detaching the view (or quarantining an escaped one). */
+  freeViewed(address: number, buffer: ArrayBuffer, token: number): void
+  /** Detaches a revocable view of a chunk that stays live (before reset and close). */
+  revokeView(address: number, buffer: ArrayBuffer, token: number): void
+  /** The view with `token` was found detached by someone else (a transfer). */
+  noteEscaped(token: number): void
   reset(): void
   trim(): number
   stats(): NativeHeapStats

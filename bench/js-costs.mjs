@@ -1,6 +1,8 @@
 // JS-side costs of allocating from JavaScript, against the npm allocators @thi.ng/malloc and
-// malloc (codemix) on the same seeded churn. Prints ns per operation (one alloc or one free),
-// the median of several runs. Run after `npm run build`:  node bench/js-costs.mjs [--quick]
+// malloc (codemix) on the same seeded churn, then the pair costs of issue 10 with their targets
+// (ratios against malloc measured in the same run). Prints ns per operation (one alloc or one
+// free), the median of several runs. Run after `npm run build`:
+//   node bench/js-costs.mjs [--quick] [--pairs-only]
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -73,44 +75,148 @@ function slotsOf(allocate, release) {
   }
 }
 
-// The raw pair on its own: one alloc and one free of 64 bytes, back to back, median of batches.
-// Each backend is measured in a process of its own: sharing the call site with the other
-// backend's functions would make it polymorphic and measure V8's deoptimization instead.
-function pairAndFirstView(backend) {
-  const heap = createHeap({ backend, trackLeaks: false })
-  const { alloc, free } = heap.raw
-  const batches = []
-  for (let batch = 0; batch < 50; batch++) {
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < 20_000; i++) free(alloc(64))
-    batches.push(Number(process.hrtime.bigint() - start) / 20_000)
-  }
-  // One crossing into the addon with an argument and a result, for scale.
-  const probe = alloc(64)
-  const crossings = []
-  for (let batch = 0; batch < 50; batch++) {
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < 20_000; i++) heap.raw.sizeOf(probe)
-    crossings.push(Number(process.hrtime.bigint() - start) / 20_000)
-  }
-  free(probe)
-  // The first bytes() of a fresh handle: where the view is made.
-  const handles = Array.from({ length: 10_000 }, () => heap.alloc(64))
-  const start = process.hrtime.bigint()
-  for (const handle of handles) handle.bytes()
-  const first = Number(process.hrtime.bigint() - start) / handles.length
-  const again = process.hrtime.bigint()
-  for (const handle of handles) handle.bytes()
-  const later = Number(process.hrtime.bigint() - again) / handles.length
-  heap.close()
-  return { pair: median(batches), crossing: median(crossings), first, later }
+// Pair costs, one case per process: sharing a call site with another case's functions would
+// make it polymorphic and measure V8's deoptimization instead. Each case is the median of 40
+// batches of 20,000 steps, after one untimed batch; the figure is the median over PROCESSES.
+const PAIR_CASES = {
+  'malloc (codemix): alloc + free (64 B)': () => {
+    const allocator = new CodemixAllocator(new ArrayBuffer(64 << 20))
+    return () => allocator.free(allocator.alloc(64))
+  },
+  'malloc (codemix): alloc + view + write + free': () => {
+    const buffer = new ArrayBuffer(64 << 20)
+    const allocator = new CodemixAllocator(buffer)
+    return () => {
+      const offset = allocator.alloc(64)
+      new Uint8Array(buffer, offset, 64)[0] = 1
+      allocator.free(offset)
+    }
+  },
+  'native: raw.alloc + raw.free': () => {
+    const { alloc, free } = createHeap({ backend: 'native', trackLeaks: false }).raw
+    return () => free(alloc(64))
+  },
+  'native: handle pair, trackLeaks on': () => {
+    const heap = createHeap({ backend: 'native' })
+    return () => heap.alloc(64).free()
+  },
+  'native: handle pair, trackLeaks off': () => {
+    const heap = createHeap({ backend: 'native', trackLeaks: false })
+    return () => heap.alloc(64).free()
+  },
+  "native: handle + bytes() + write + free, 'shared'": () => {
+    const heap = createHeap({ backend: 'native', views: 'shared' })
+    return () => {
+      const handle = heap.alloc(64)
+      handle.bytes()[0] = 1
+      handle.free()
+    }
+  },
+  "native: handle + bytes() + write + free, 'revocable'": () => {
+    const heap = createHeap({ backend: 'native' })
+    return () => {
+      const handle = heap.alloc(64)
+      handle.bytes()[0] = 1
+      handle.free()
+    }
+  },
+  // The floor of a revocable view: the addon alone making an external buffer, one write through
+  // a Uint8Array on it, and the detach in freeViewed (with the raw alloc and free around them).
+  'floor: addon view() + write + freeViewed, no handle': () => {
+    const { nativeBinding } = require('../dist/cjs/binding.js')
+    const heap = nativeBinding().createHeap({
+      ...{ source: 'brk', strategy: 'best-fit', alignment: 16, growth: 65536, split: true, coalesce: true },
+      ...{ trimThreshold: 131072, maxHeapBytes: 0, views: 'revocable', maxViewBytes: 2 ** 32 },
+    })
+    return () => {
+      const address = heap.alloc(64)
+      const buffer = heap.view(address, 64)
+      new Uint8Array(buffer)[0] = 1
+      heap.freeViewed(address, buffer, heap.viewInfo[0])
+    }
+  },
+  'js: raw.alloc + raw.free': () => {
+    const { alloc, free } = createHeap({ backend: 'js', trackLeaks: false }).raw
+    return () => free(alloc(64))
+  },
 }
 
-const pairOnly = process.argv.find((arg) => arg.startsWith('--pair-only='))
-if (pairOnly !== undefined) {
-  console.log(JSON.stringify(pairAndFirstView(pairOnly.slice('--pair-only='.length))))
+// Between batches the event loop turns, as in a real program: Node runs the finalizers of
+// external buffers from the loop, and a loop that never yields piles them up.
+async function measurePair(name) {
+  const step = PAIR_CASES[name]()
+  const batch = () => {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < 20_000; i++) step()
+    return Number(process.hrtime.bigint() - start) / 20_000
+  }
+  const turn = () => new Promise((resolve) => setImmediate(resolve))
+  batch()
+  await turn()
+  const batches = []
+  for (let i = 0; i < 40; i++) {
+    batches.push(batch())
+    await turn()
+  }
+  return median(batches)
+}
+
+const pairCase = process.argv.find((arg) => arg.startsWith('--pair-case='))
+if (pairCase !== undefined) {
+  console.log(JSON.stringify(await measurePair(pairCase.slice('--pair-case='.length))))
   process.exit(0)
 }
+
+const PROCESSES = 5
+function pairFigures() {
+  const figures = {}
+  for (const name of Object.keys(PAIR_CASES)) {
+    const runs = []
+    for (let run = 0; run < PROCESSES; run++) {
+      const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), `--pair-case=${name}`], { encoding: 'utf8' })
+      if (child.status !== 0) throw new Error(`${name} failed: ${child.stderr}`)
+      runs.push(JSON.parse(child.stdout))
+    }
+    figures[name] = { ns: median(runs), runs }
+  }
+  return figures
+}
+
+function printPairs(figures) {
+  const peerPair = figures['malloc (codemix): alloc + free (64 B)'].ns
+  const peerView = figures['malloc (codemix): alloc + view + write + free'].ns
+  const targets = {
+    'native: raw.alloc + raw.free': { base: peerPair, ratio: 0.4, ns: 60 },
+    'native: handle pair, trackLeaks on': { base: peerPair, ratio: 1.0 },
+    'native: handle pair, trackLeaks off': { base: peerPair },
+    "native: handle + bytes() + write + free, 'shared'": { base: peerView, ratio: 1.0 },
+    "native: handle + bytes() + write + free, 'revocable'": { base: peerView, ratio: 8.0 },
+    'floor: addon view() + write + freeViewed, no handle': { base: peerView },
+    'js: raw.alloc + raw.free': { base: peerPair, ratio: 0.3 },
+  }
+  console.log(`\nPair costs (64 B), ns, median of ${PROCESSES} processes (each the median of 40 batches of 20,000):`)
+  for (const [name, { ns, runs }] of Object.entries(figures)) {
+    const target = targets[name]
+    let note = ''
+    if (target !== undefined) {
+      const ratio = ns / target.base
+      const against = target.base === peerPair ? 'peer pair' : 'peer alloc+view+write+free'
+      note = `${ratio.toFixed(2)}x ${against}`
+      if (target.ratio !== undefined) {
+        const met = ratio <= target.ratio && (target.ns === undefined || ns <= target.ns)
+        note += `; target <= ${target.ratio}x${target.ns === undefined ? '' : ` and <= ${target.ns} ns`}: ${met ? 'met' : 'MISSED'}`
+      }
+    }
+    console.log(`${name.padEnd(52)} ${ns.toFixed(1).padStart(8)}   ${note}`)
+    console.log(`${''.padEnd(52)} runs: ${runs.map((r) => r.toFixed(1)).join(' ')}`)
+  }
+}
+
+if (process.argv.includes('--pairs-only')) {
+  printPairs(pairFigures())
+  process.exit(0)
+}
+
 const results = []
 for (const backend of ['native', 'js']) {
   results.push(
@@ -169,22 +275,6 @@ results.push(
   }),
 )
 
-// A process now and then runs a third slower throughout (where its heap and tables landed):
-// the figures are the median over five processes.
-const PAIR_PROCESSES = 5
-for (const backend of ['native', 'js']) {
-  const runs = []
-  for (let run = 0; run < PAIR_PROCESSES; run++) {
-    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), `--pair-only=${backend}`], { encoding: 'utf8' })
-    if (child.status !== 0) throw new Error(`the ${backend} pair measurement failed: ${child.stderr}`)
-    runs.push(JSON.parse(child.stdout))
-  }
-  const [pair, crossing, first, later] = ['pair', 'crossing', 'first', 'later'].map((key) => median(runs.map((run) => run[key])))
-  console.log(`${`${backend}: raw.alloc + raw.free pair (64 B), median`.padEnd(44)} ${pair.toFixed(1).padStart(8)} ns/pair`)
-  console.log(`${`${backend}: one raw.sizeOf call, median`.padEnd(44)} ${crossing.toFixed(1).padStart(8)} ns`)
-  console.log(`${`${backend}: first bytes() / later bytes()`.padEnd(44)} ${first.toFixed(1).padStart(8)} / ${later.toFixed(1)} ns`)
-  results.push({ label: `${backend}: raw pair`, nsPerPair: pair })
-  results.push({ label: `${backend}: first bytes()`, ns: first, laterNs: later })
-}
+printPairs(pairFigures())
 
 if (process.argv.includes('--json')) console.log(JSON.stringify(results, null, 2))

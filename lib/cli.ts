@@ -1,14 +1,14 @@
 /**
  * The `memory-allocator` command line. bin/memory-allocator.js calls main(argv), which resolves to
- * the exit code: 0 success, 1 a trace could not be read or parsed (or the run could not go on),
- * 2 a usage error. main takes its output streams as an argument so that tests run it in-process.
+ * the exit code (DESIGN.md): 0 done, 1 a run failed (the others still ran), 2 a usage error
+ * (nothing ran). main takes its output streams as an argument so that tests run it in-process.
+ * Each subcommand is one entry of COMMANDS; bench lives here, the others in files of their own.
  */
-import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
-import { basename, dirname, join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+import { basename, join } from 'node:path'
 import { AllocatorError } from './errors'
-import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH } from './options'
+import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL } from './options'
 import { packageRoot } from './package-root'
 import { REPLAY_ALLOCATORS } from './replay'
 import { WORKLOAD_KINDS } from './workloads'
@@ -18,28 +18,33 @@ import {
   formatProgress,
   formatReportCsv,
   formatReportTables,
-  parseByteSize,
   summarize,
 } from './bench/format'
-import { TraceArgumentError, expandTracePaths, loadTraces, runBench, type TraceSource } from './bench/run'
+import { expandTracePaths, loadTraces, runBench, type TraceSource } from './bench/run'
 import { renderSvg } from './bench/svg'
 import type { BenchOptions, BenchReport } from './bench/types'
+import {
+  PROGRAM,
+  Progress,
+  UsageError,
+  byteOption as commandByteOption,
+  checkOutputFile,
+  colorWanted,
+  parseCommandArgs,
+  wholeNumberOption,
+  type CliIo,
+  type Command,
+} from './cli-support'
+import { DEMO_COMMAND } from './demo'
+import { REPLAY_COMMAND } from './replay-command'
+import { RECORD_HELP, recordCommand } from './cli-record'
+import { mallocReplay, parseMallocSpecs, usableMallocs } from './malloc-rows'
 
-export interface CliIo {
-  stdout: { write(text: string): unknown }
-  stderr: { write(text: string): unknown }
-  /** Whether stderr is a terminal: then a progress bar is drawn there. */
-  isTTY: boolean
-  /** Terminal width for the progress bar (default 80). */
-  columns?: number
-}
+export type { CliIo, Command } from './cli-support'
 
-const PROGRAM = 'memory-allocator'
 const DEFAULT_REPEAT = 5
 const DEFAULT_MAX_LIVE = 4 * 2 ** 30
 const DEFAULT_WORKLOAD_OPS = 100_000
-
-class UsageError extends Error {}
 
 function packageVersion(): string {
   try {
@@ -64,19 +69,6 @@ function wrapWords(text: string, indent: number, width: number): string {
   if (line !== '') lines.push(line)
   return lines.map((l) => ' '.repeat(indent) + l).join('\n')
 }
-
-export const MAIN_HELP = `Usage: ${PROGRAM} <command> [options]
-
-Commands:
-  bench [TRACE...]   replay allocation traces against the heap's strategies and
-                     the process's malloc; report speed, memory use, utilization
-
-Options:
-  -h, --help         show this help (${PROGRAM} bench --help: the bench options)
-  -v, --version      print the version
-
-Run '${PROGRAM} help bench' or '${PROGRAM} bench --help' for details.
-`
 
 export const BENCH_HELP = `Usage: ${PROGRAM} bench [TRACE...] [options]
 
@@ -104,8 +96,13 @@ ${wrapWords(`${REPLAY_ALLOCATORS.join(', ')}. libc is the process's own malloc`,
   --segregate-small BYTES
                      our heap places requests up to BYTES at the high end of
                      the free space they split, apart from larger ones
-                     (HeapOptions.segregateSmall; default 0: off)
+                     (HeapOptions.segregateSmall; default 64; 0: off)
   --max-live BYTES   skip traces whose peak live payload is larger (default 4G)
+  --malloc NAME=LIBRARY
+                     also replay with a malloc library (jemalloc, mimalloc, ...)
+                     preloaded in a child process, as row NAME; repeatable.
+                     libc then runs in a child too; their peak heap is the
+                     child's peak RSS growth. A library that fails: exit 1
   --seed N           seed of the built-in workloads (default 1)
   --ops N            requests per built-in workload (default ${DEFAULT_WORKLOAD_OPS})
   --json             print one JSON document instead of the tables
@@ -119,7 +116,7 @@ An allocator that fails a trace (e.g. bump running out of memory) shows as
 While it runs, a progress bar is drawn on stderr when stderr is a terminal.
 
 Exit status: 0 done; 1 a trace could not be read or parsed (the message names
-the file and line; the other traces still run); 2 usage error.
+the file and line; the other traces still run); 2 usage error (nothing ran).
 
 Examples:
   ${PROGRAM} bench --repeat 3
@@ -139,8 +136,53 @@ function processIo(): CliIo {
     stderr: process.stderr,
     isTTY: process.stderr.isTTY === true,
     columns: process.stderr.columns,
+    color: colorWanted(process.stdout.isTTY === true),
   }
 }
+
+const BENCH_COMMAND: Command = {
+  name: 'bench',
+  usage: '[TRACE...]',
+  summary: "replay allocation traces against the heap's strategies and the process's malloc; report speed, memory use, utilization",
+  help: BENCH_HELP,
+  run: (args, io) => bench(args, io),
+}
+
+/** The subcommands, in the order the main help lists them. */
+const RECORD_COMMAND: Command = {
+  name: 'record',
+  usage: '[-o FILE.rep] -- COMMAND [ARGS...]',
+  summary: 'run COMMAND and record its malloc calls into a trace',
+  help: RECORD_HELP,
+  run: recordCommand,
+}
+
+export const COMMANDS: readonly Command[] = [BENCH_COMMAND, REPLAY_COMMAND, RECORD_COMMAND, DEMO_COMMAND]
+
+function findCommand(name: string | undefined): Command | undefined {
+  return COMMANDS.find((command) => command.name === name)
+}
+
+/** "  bench [TRACE...]   replay ...", the summary wrapped beside the usage (or under a long one). */
+function commandLine(command: Command): string {
+  const usage = `  ${command.name} ${command.usage}`.trimEnd()
+  const summary = wrapWords(command.summary, 21, 80)
+  return usage.length <= 19 ? usage.padEnd(21) + summary.slice(21) : `${usage}\n${summary}`
+}
+
+export const MAIN_HELP = `Usage: ${PROGRAM} <command> [options]
+
+Commands:
+${COMMANDS.map(commandLine).join('\n')}
+
+Options:
+  -h, --help         show this help
+  -v, --version      print the version
+
+Run '${PROGRAM} help COMMAND' or '${PROGRAM} COMMAND --help' for details.
+Exit status: 0 done; 1 a run failed (the others still ran); 2 usage error
+(nothing ran).
+`
 
 /** Runs the command line; resolves to the exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
@@ -151,26 +193,26 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       return 2
     }
     if (first === '-h' || first === '--help' || first === 'help') {
-      if (rest[0] === 'bench') {
-        io.stdout.write(BENCH_HELP)
-      } else if (rest.length > 0) {
-        throw new UsageError(`unknown command ${JSON.stringify(rest[0])}`)
-      } else {
+      if (rest.length === 0) {
         io.stdout.write(MAIN_HELP)
+        return 0
       }
+      const command = findCommand(rest[0])
+      if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(rest[0])}`)
+      io.stdout.write(command.help)
       return 0
     }
     if (first === '-v' || first === '--version') {
       io.stdout.write(`${packageVersion()}\n`)
       return 0
     }
-    if (first === 'bench') return await bench(rest, io)
+    const command = findCommand(first)
+    if (command !== undefined) return await command.run(rest, io)
     if (first.startsWith('-')) throw new UsageError(`unknown option ${first}`)
-    throw new UsageError(`unknown command ${JSON.stringify(first)} (the command is bench)`)
+    throw new UsageError(`unknown command ${JSON.stringify(first)} (the commands are ${COMMANDS.map((c) => c.name).join(', ')})`)
   } catch (error) {
-    if (error instanceof TraceArgumentError) error = new UsageError(`bench: ${(error as Error).message}`)
     if (error instanceof UsageError) {
-      const help = error.message.startsWith('bench:') ? `${PROGRAM} bench --help` : `${PROGRAM} --help`
+      const help = error.command === undefined ? `${PROGRAM} --help` : `${PROGRAM} ${error.command} --help`
       io.stderr.write(`${PROGRAM}: ${error.message}\nRun '${help}' for usage.\n`)
       return 2
     }
@@ -195,48 +237,30 @@ const BENCH_OPTIONS = {
   json: { type: 'boolean' },
   csv: { type: 'boolean' },
   svg: { type: 'string' },
+  malloc: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const
 
-function parseBenchArgs(args: readonly string[]): ReturnType<typeof parseArgs<{ options: typeof BENCH_OPTIONS; allowPositionals: true }>> {
-  try {
-    return parseArgs({ args: [...args], options: BENCH_OPTIONS, allowPositionals: true, strict: true })
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? ''
-    if (!code.startsWith('ERR_PARSE_ARGS')) throw error
-    // Node's messages are long and suggest "--" for positionals; say what is wrong in our words.
-    const message = (error as Error).message
-    const option = /'(-[^' ]*)/.exec(message)?.[1]
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`bench: unknown option ${option ?? message}`)
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      if (/argument missing/.test(message)) throw new UsageError(`bench: option ${option} needs a value`)
-      throw new UsageError(`bench: option ${option} takes no value`)
-    }
-    throw new UsageError(`bench: ${message}`)
-  }
+function parseBenchArgs(args: readonly string[]) {
+  return parseCommandArgs('bench', args, BENCH_OPTIONS, { svg: 'a file name', allocators: 'a list of allocators' })
 }
 
+const benchUsage = (message: string): UsageError => new UsageError(message, 'bench')
 function wholeNumber(name: string, text: string | undefined, fallback: number, min: number): number {
-  if (text === undefined) return fallback
-  const value = /^\d+$/.test(text.replace(/_/g, '')) ? Number(text.replace(/_/g, '')) : NaN
-  if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`bench: --${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`)
-  return value
+  return wholeNumberOption('bench', name, text, fallback, min)
 }
 
 function byteOption(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback
-  const value = parseByteSize(text)
-  if (value === undefined) throw new UsageError(`bench: --${name} must be a byte count like 65536, 64K or 4G, got ${JSON.stringify(text)}`)
-  return value
+  return commandByteOption('bench', name, text, fallback)
 }
 
 function parseAllocators(text: string | undefined): string[] {
   if (text === undefined) return [...REPLAY_ALLOCATORS]
   const names = text.split(',').map((name) => name.trim()).filter((name) => name !== '')
-  if (names.length === 0) throw new UsageError('bench: --allocators needs at least one allocator')
+  if (names.length === 0) throw benchUsage('--allocators needs at least one allocator')
   for (const name of names) {
     if (!(REPLAY_ALLOCATORS as readonly string[]).includes(name)) {
-      throw new UsageError(`bench: unknown allocator ${JSON.stringify(name)} (expected ${REPLAY_ALLOCATORS.join(', ')})`)
+      throw benchUsage(`unknown allocator ${JSON.stringify(name)} (expected ${REPLAY_ALLOCATORS.join(', ')})`)
     }
   }
   return [...new Set(names)]
@@ -262,46 +286,43 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
     io.stdout.write(BENCH_HELP)
     return 0
   }
-  if (values.json && values.csv) throw new UsageError('bench: --json and --csv cannot be combined (each replaces the tables)')
-  if (values.svg === '') throw new UsageError('bench: --svg needs a file name')
-  if (values.svg !== undefined) {
-    // Find out now rather than after a run of minutes.
-    try {
-      accessSync(dirname(resolve(values.svg)), constants.W_OK)
-    } catch {
-      throw new UsageError(`bench: --svg ${values.svg}: the directory does not exist or is not writable`)
-    }
-  }
+  if (values.json && values.csv) throw benchUsage('--json and --csv cannot be combined (each replaces the tables)')
+  if (values.svg !== undefined) checkOutputFile('bench', 'svg', values.svg)
   const options: BenchOptions = {
     allocators: parseAllocators(values.allocators),
     repeat: wholeNumber('repeat', values.repeat, DEFAULT_REPEAT, 1),
     touch: values['no-touch'] !== true,
     growth: byteOption('growth', values.growth, DEFAULT_GROWTH),
-    segregateSmall: byteOption('segregate-small', values['segregate-small'], 0),
+    segregateSmall: byteOption('segregate-small', values['segregate-small'], DEFAULT_SEGREGATE_SMALL),
     alignment: byteOption('alignment', values.alignment, DEFAULT_ALIGNMENT),
     maxLiveBytes: byteOption('max-live', values['max-live'], DEFAULT_MAX_LIVE),
   }
-  if (options.growth > 2 ** 40) throw new UsageError(`bench: --growth ${values.growth} is more than 1 TiB`)
+  if (options.growth > 2 ** 40) throw benchUsage(`--growth ${values.growth} is more than 1 TiB`)
   if (options.alignment < 8 || options.alignment > 4096 || (options.alignment & (options.alignment - 1)) !== 0) {
-    throw new UsageError(`bench: --alignment ${values.alignment} is not a power of two from 8 to 4096`)
+    throw benchUsage(`--alignment ${values.alignment} is not a power of two from 8 to 4096`)
   }
-  if (options.segregateSmall > 2 ** 20) throw new UsageError(`bench: --segregate-small ${values['segregate-small']} is more than 1 MiB`)
+  if (options.segregateSmall > 2 ** 20) throw benchUsage(`--segregate-small ${values['segregate-small']} is more than 1 MiB`)
   const seed = wholeNumber('seed', values.seed, 1, 0)
   const ops = wholeNumber('ops', values.ops, DEFAULT_WORKLOAD_OPS, 1)
   if (positionals.length > 0 && (values.seed !== undefined || values.ops !== undefined)) {
-    throw new UsageError('bench: --seed and --ops apply to the built-in workloads, not to TRACE files')
+    throw benchUsage('--seed and --ops apply to the built-in workloads, not to TRACE files')
   }
 
+  const expanded = positionals.length === 0 ? { files: [], errors: [] } : expandTracePaths(positionals)
   const sources: TraceSource[] =
     positionals.length === 0
       ? WORKLOAD_KINDS.map((workload) => ({ kind: 'workload', workload, seed, ...(values.ops === undefined ? {} : { ops }) }))
-      : expandTracePaths(positionals).map((path) => ({ kind: 'file', path }))
+      : expanded.files.map((path) => ({ kind: 'file', path }))
 
   const progress = new Progress(io)
   const warn = (message: string): void => progress.message(`${PROGRAM}: warning: ${message}\n`)
+  const mallocSpecs = parseMallocSpecs(values.malloc)
+  const mallocs = usableMallocs(mallocSpecs, (message) => progress.message(`${PROGRAM}: ${message}\n`))
+  options.allocators.push(...mallocs.map((spec) => spec.name))
   const loaded = loadTraces(sources, (index, source) =>
     progress.draw(`loading ${index + 1}/${sources.length} ${source.kind === 'file' ? basename(source.path) : source.workload}`),
   )
+  loaded.errors.unshift(...expanded.errors)
   for (const error of loaded.errors) progress.message(`${PROGRAM}: ${error.code}: ${error.message}\n`)
 
   let report: BenchReport
@@ -309,6 +330,7 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
     report = runBench(loaded.traces, options, {
       onProgress: (event) => progress.draw(formatProgress({ ...event, elapsedMs: progress.elapsed() }, progress.width())),
       onWarning: warn,
+      ...(mallocSpecs.length > 0 ? { replay: mallocReplay(mallocs) } : {}),
     })
   } catch (error) {
     progress.finish('')
@@ -353,44 +375,5 @@ async function bench(args: readonly string[], io: CliIo): Promise<number> {
       return 1
     }
   }
-  return report.errors.length > 0 ? 1 : 0
-}
-
-/** The progress line on a terminal; silent otherwise. Messages clear the line and redraw it. */
-class Progress {
-  private readonly start = performance.now()
-  private line = ''
-
-  constructor(private readonly io: CliIo) {}
-
-  elapsed(): number {
-    return performance.now() - this.start
-  }
-
-  width(): number {
-    // A pseudo-terminal without a size reports 0 columns.
-    return Math.max(20, (this.io.columns || 80) - 1)
-  }
-
-  draw(line: string): void {
-    if (!this.io.isTTY) return
-    this.line = line.length > this.width() ? line.slice(0, this.width() - 1) + '…' : line
-    this.io.stderr.write(`\r${this.line}\x1b[K`)
-  }
-
-  /** Writes a message (warning, error) to stderr without mangling the progress line. */
-  message(text: string): void {
-    if (!this.io.isTTY) {
-      this.io.stderr.write(text)
-      return
-    }
-    this.io.stderr.write(`\r\x1b[K${text}`)
-    if (this.line !== '') this.io.stderr.write(this.line)
-  }
-
-  finish(text: string): void {
-    if (!this.io.isTTY) return
-    this.io.stderr.write(`\r\x1b[K${text}`)
-    this.line = ''
-  }
+  return report.errors.length > 0 || mallocs.length < mallocSpecs.length ? 1 : 0
 }

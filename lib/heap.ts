@@ -2,15 +2,18 @@
  * createHeap and the Heap facade over either backend: handles and their lifetimes, leak
  * tracking, and the checks that turn misuse into AllocatorErrors. No allocation logic lives here.
  */
+import { constants as bufferConstants } from 'node:buffer'
 import type { NativeBinding } from '../binding'
+import { AddressMap } from './address-map'
 import type { HeapBackend } from './backend'
 import { forcedJsReason, nativeBinding, nativeUnavailableReason } from './binding'
 import { AllocatorError, describeValue } from './errors'
-import { ArrayHandleImpl, type ChunkState, type HandleOwner, HandleImpl } from './handle'
+import { ArrayHandleImpl, ChunkState, type HandleOwner, HandleImpl, hex, inspectCustom } from './handle'
 import { JsBumpHeap } from './js-heap'
 import { LeakTracker, leakError, toRecord } from './leaks'
 import { NativeBackend } from './native-heap'
-import { DEFAULT_JS_MAX_HEAP_BYTES, type ResolvedOptions, resolveOptions } from './options'
+import { readRange, writeOffset, writeSource } from './raw-bytes'
+import { bumpCannotHonour, DEFAULT_JS_MAX_HEAP_BYTES, type ResolvedOptions, resolveOptions } from './options'
 import type {
   AllocOptions,
   ArrayHandle,
@@ -21,6 +24,7 @@ import type {
   HeapStats,
   LeakRecord,
   LeakReport,
+  RawBytes,
   RawHeap,
   Source,
   Strategy,
@@ -29,6 +33,9 @@ import type {
 } from './types'
 
 let warnedAboutFallback = false
+
+const FREED_BY_HANDLE = 'through this handle'
+
 
 export function createHeap(options?: HeapOptions): Heap {
   const resolved = resolveOptions(options)
@@ -60,6 +67,8 @@ function createNativeBackend(binding: NativeBinding, options: ResolvedOptions): 
     trimThreshold: options.trimThreshold,
     maxHeapBytes: options.maxHeapBytes ?? 0,
     segregateSmall: options.segregateSmall,
+    views: options.views ?? 'revocable',
+    maxViewBytes: bufferConstants.MAX_LENGTH,
   })
 }
 
@@ -71,6 +80,13 @@ function createJsBackend(options: ResolvedOptions, fallbackReason: string | unde
   if (options.strategy !== undefined && options.strategy !== 'bump') {
     throw new AllocatorError('ERR_UNSUPPORTED', `strategy '${options.strategy}' needs the native backend; the js heap supports 'bump' only${why}`)
   }
+  if (options.views === 'revocable') {
+    throw new AllocatorError(
+      'ERR_UNSUPPORTED',
+      `views 'revocable' needs the native backend; the js heap's views are 'shared' (one buffer: a freed chunk's views stay readable until reset)${why}`,
+    )
+  }
+  if (options.beyondBump.length > 0) throw bumpCannotHonour(options.beyondBump, 'the js heap', why)
   const max = options.maxHeapBytes
   const maxHeapBytes = max === undefined || max === Infinity ? DEFAULT_JS_MAX_HEAP_BYTES : max
   try {
@@ -79,6 +95,11 @@ function createJsBackend(options: ResolvedOptions, fallbackReason: string | unde
     if (!(error instanceof RangeError)) throw error
     throw new AllocatorError('ERR_OUT_OF_MEMORY', `cannot reserve a js heap of maxHeapBytes ${maxHeapBytes}: ${error.message}`)
   }
+}
+
+/** The largest element count whose byte size is still exact in a JS number. */
+function maxLength(type: TypedArrayConstructor<TypedArray>): number {
+  return Math.floor(Number.MAX_SAFE_INTEGER / type.BYTES_PER_ELEMENT)
 }
 
 function isTypedArrayConstructor(value: unknown): value is TypedArrayConstructor<TypedArray> {
@@ -90,10 +111,16 @@ class HeapImpl implements Heap, HandleOwner {
   readonly source: Source
   readonly strategy: Strategy
   readonly fallbackReason: string | undefined
-  readonly raw: RawHeap
+  readonly views: 'revocable' | 'shared'
+  readonly raw: RawHeap & RawBytes
   readonly #impl: HeapBackend
+  /** The backend's raw alloc and free, one load away on the handle path. */
+  readonly #rawAlloc: RawHeap['alloc']
+  readonly #rawFree: RawHeap['free']
   /** Chunks owned by live handles, by address; a raw free of one of them kills its handle. */
-  readonly #handleChunks = new Map<number, ChunkState>()
+  readonly #handleChunks = new AddressMap<ChunkState>()
+  /** Raw chunks with a revocable view (raw.bytes), by address: raw.free revokes it. */
+  readonly #rawViews = new AddressMap<ChunkState>()
   readonly #leaks: LeakTracker | undefined
   /** Mirrors the backend's state: only close() closes it while this object is reachable, and
    * reading it here saves handles an addon call on every bytes()/as()/array/live. */
@@ -105,21 +132,52 @@ class HeapImpl implements Heap, HandleOwner {
     this.source = impl.source
     this.strategy = impl.strategy
     this.fallbackReason = fallbackReason
+    this.views = impl instanceof NativeBackend ? impl.views : 'shared'
     this.#leaks = trackLeaks === false ? undefined : new LeakTracker(trackLeaks === 'stacks')
     const raw = impl.raw
+    this.#rawAlloc = raw.alloc
+    this.#rawFree = raw.free
     const handleChunks = this.#handleChunks
+    const rawViews = this.#rawViews
+    const byRaw = 'by raw.free or raw.realloc of its address'
     this.raw = {
       alloc: raw.alloc,
       free: (address) => {
-        raw.free(address)
-        if (handleChunks.size !== 0) this.#forget(handleChunks.get(address))
+        const state = handleChunks.size === 0 ? undefined : handleChunks.get(address)
+        if (state !== undefined) {
+          this.#free(state)
+          this.#forget(state, byRaw)
+        } else if (rawViews.size !== 0 && rawViews.has(address)) {
+          this.#free(rawViews.get(address)!)
+          rawViews.delete(address)
+        } else {
+          raw.free(address)
+        }
       },
       realloc: (address, size) => {
-        const moved = raw.realloc(address, size)
-        if (handleChunks.size !== 0) this.#forget(handleChunks.get(address))
+        const state = handleChunks.size === 0 ? undefined : handleChunks.get(address)
+        if (state !== undefined) {
+          const moved = this.#realloc(state, size)
+          this.#forget(state, byRaw)
+          return moved
+        }
+        if (rawViews.size === 0 || !rawViews.has(address)) return raw.realloc(address, size)
+        const moved = this.#realloc(rawViews.get(address)!, size)
+        rawViews.delete(address)
         return moved
       },
       sizeOf: raw.sizeOf,
+      bytes: (address) => this.#rawBytes(address),
+      read: (address, offset, length) => {
+        const bytes = this.#rawBytes(address)
+        const [start, end] = readRange(address, bytes.length, offset, length)
+        return bytes.slice(start, end)
+      },
+      write: (address, data, offset) => {
+        const source = writeSource(data)
+        const bytes = this.#rawBytes(address)
+        bytes.set(source, writeOffset(address, bytes.length, offset, source.length))
+      },
     }
   }
 
@@ -130,9 +188,9 @@ class HeapImpl implements Heap, HandleOwner {
   alloc(size: number, options?: AllocOptions): Handle {
     let address: number
     if (options === undefined) {
-      address = this.#impl.raw.alloc(size)
+      address = this.#rawAlloc(size)
     } else {
-      if (options === null || typeof options !== 'object') {
+      if (options === null || typeof options !== 'object' || Array.isArray(options)) {
         throw new AllocatorError('ERR_INVALID_OPTION', `alloc options must be an object, got ${describeValue(options)}`)
       }
       for (const key of Object.keys(options)) {
@@ -141,6 +199,8 @@ class HeapImpl implements Heap, HandleOwner {
       if (options.zero !== undefined && typeof options.zero !== 'boolean') {
         throw new AllocatorError('ERR_INVALID_OPTION', `option zero must be a boolean, got ${describeValue(options.zero)}`)
       }
+      // The backends read 0 as "the heap's alignment" (the binding's convention); DESIGN makes it an error here.
+      if (options.align === 0) throw new AllocatorError('ERR_INVALID_ALIGNMENT', 'align must be a power of two up to 1 MiB (1048576), got 0')
       address = options.zero === true ? this.#impl.allocZeroed(size, options.align) : this.#impl.raw.alloc(size, options.align)
     }
     return this.#adopt(new HandleImpl(this, this.#newState(address, size)))
@@ -151,19 +211,27 @@ class HeapImpl implements Heap, HandleOwner {
       const got = typeof type === 'function' ? `function ${(type as { name?: string }).name || '(anonymous)'}` : describeValue(type)
       throw new AllocatorError('ERR_UNSUPPORTED', `allocArray expects a typed array constructor such as Float64Array, got ${got}`)
     }
-    if (!Number.isSafeInteger(length) || length < 0 || !Number.isSafeInteger(length * type.BYTES_PER_ELEMENT)) {
+    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
       throw new AllocatorError('ERR_INVALID_SIZE', `length must be a non-negative integer, got ${describeValue(length)}`)
     }
+    if (length > maxLength(type)) {
+      throw new AllocatorError(
+        'ERR_INVALID_SIZE',
+        `length is too large: a ${type.name} here holds at most ${maxLength(type)} elements (Number.MAX_SAFE_INTEGER bytes), got ${length}`,
+      )
+    }
     const size = length * type.BYTES_PER_ELEMENT
-    const address = this.#impl.raw.alloc(size)
+    const address = this.#rawAlloc(size)
     return this.#adopt(new ArrayHandleImpl(this, this.#newState(address, size), type))
   }
 
+  realloc<T extends TypedArray>(handle: ArrayHandle<T>, size: number): ArrayHandle<T>
+  realloc(handle: Handle, size: number): Handle
   realloc(handle: Handle, size: number): Handle {
     const old = this.#own(handle)
     old.assertUsable()
-    const moved = this.#impl.raw.realloc(old.state.address, size)
-    this.#forget(old.state)
+    const moved = this.#realloc(old.state, size)
+    this.#forget(old.state, 'by heap.realloc (the handle it returned owns the chunk now)')
     const state = this.#newState(moved, size)
     return this.#adopt(old instanceof ArrayHandleImpl ? new ArrayHandleImpl(this, state, old.elementType) : new HandleImpl(this, state))
   }
@@ -175,21 +243,24 @@ class HeapImpl implements Heap, HandleOwner {
   /** @internal HandleOwner */
   freeHandle(handle: HandleImpl): void {
     if (this.closed) throw new AllocatorError('ERR_HEAP_CLOSED', 'the heap is closed')
-    if (handle.state.freed) {
-      throw new AllocatorError('ERR_DOUBLE_FREE', `the chunk at 0x${handle.state.address.toString(16)} was already freed through this handle`)
+    const state = handle.state
+    if (state.freed) {
+      const already = state.freedBy === FREED_BY_HANDLE ? 'already freed through this handle' : `freed ${state.freedBy}`
+      throw new AllocatorError('ERR_DOUBLE_FREE', `the chunk at ${hex(state.address)} was ${already}`)
     }
-    this.#impl.raw.free(handle.state.address)
-    this.#forget(handle.state)
+    this.#free(state)
+    this.#forget(state, FREED_BY_HANDLE)
   }
 
   /** @internal HandleOwner */
   bytesOf(state: ChunkState): Uint8Array {
-    return this.#impl.bytes(state.address, state.size)
+    return this.#impl.bytes(state.address, state.size, state)
   }
 
   reset(): void {
+    this.#revokeAllViews()
     this.#impl.reset()
-    this.#forgetAll()
+    this.#forgetAll('by heap.reset()')
   }
 
   trim(): number {
@@ -211,13 +282,14 @@ class HeapImpl implements Heap, HandleOwner {
   leaks(): LeakReport {
     if (this.#leaks === undefined) throw new AllocatorError('ERR_UNSUPPORTED', 'leak tracking is off for this heap (trackLeaks: false)')
     const definitelyLost: LeakRecord[] = []
-    for (const state of this.#leaks.lost()) definitelyLost.push(toRecord(state, 'handle'))
+    this.#leaks.flush()
     const stillReachable: LeakRecord[] = []
     for (const chunk of this.#impl.chunks()) {
       if (chunk.state !== 'live' || chunk.quarantined === true) continue
       const state = this.#handleChunks.get(chunk.address)
       if (state === undefined) stillReachable.push({ address: chunk.address, size: chunk.size, kind: 'raw' })
-      else if (!this.#leaks.isLost(state)) stillReachable.push(toRecord(state, 'handle'))
+      else if (this.#leaks.isLost(state)) definitelyLost.push(toRecord(state, chunk.size))
+      else stillReachable.push(toRecord(state, chunk.size))
     }
     definitelyLost.sort((a, b) => a.address - b.address)
     return { definitelyLost, stillReachable }
@@ -230,13 +302,22 @@ class HeapImpl implements Heap, HandleOwner {
 
   close(): void {
     if (this.#closed) return
+    this.#revokeAllViews()
     this.#impl.close()
     this.#closed = true
-    this.#forgetAll()
+    this.#forgetAll('by heap.close()')
   }
 
   [Symbol.dispose](): void {
     this.close()
+  }
+
+  /** A one-line summary for console.log and util.inspect. */
+  [inspectCustom](): string {
+    const head = `Heap { backend: '${this.backend}', source: '${this.source}', strategy: '${this.strategy}', views: '${this.views}'`
+    if (this.#closed) return `${head}, closed }`
+    const stats = this.#impl.stats()
+    return `${head}, liveChunks: ${stats.liveChunks}, liveBytes: ${stats.liveBytes}, heapBytes: ${stats.heapBytes} }`
   }
 
   #own(handle: Handle): HandleImpl {
@@ -248,25 +329,60 @@ class HeapImpl implements Heap, HandleOwner {
   }
 
   #newState(address: number, size: number): ChunkState {
-    const state: ChunkState = { address, size, freed: false }
+    const state = new ChunkState(address, size)
     this.#handleChunks.set(address, state)
     return state
   }
 
+  /** Frees a handle's chunk in the backend, revoking its view if it has one. */
+  #free(state: ChunkState): void {
+    if (state.viewBuffer === undefined) this.#rawFree(state.address)
+    else this.#impl.freeViewed!(state.address, state)
+  }
+
+  #realloc(state: ChunkState, size: number): number {
+    if (state.viewBuffer === undefined) return this.#impl.raw.realloc(state.address, size)
+    return this.#impl.reallocViewed!(state.address, size, state)
+  }
+
+  /** Before reset and close: every revocable view of a live chunk is detached. */
+  #revokeAllViews(): void {
+    const impl = this.#impl
+    if (impl.revokeView !== undefined) {
+      for (const state of this.#handleChunks.values()) if (state.viewBuffer !== undefined) impl.revokeView(state.address, state)
+      for (const state of this.#rawViews.values()) impl.revokeView(state.address, state)
+    }
+    this.#rawViews.clear()
+  }
+
+  /** raw.bytes: the handle's view for a handle's chunk, else a view of the usable size. */
+  #rawBytes(address: number): Uint8Array {
+    if (this.#closed) throw new AllocatorError('ERR_HEAP_CLOSED', 'the heap is closed')
+    const state = this.#handleChunks.get(address) ?? this.#rawViews.get(address)
+    if (state !== undefined) return this.#impl.bytes(address, state.size, state)
+    const slot = new ChunkState(address, this.#impl.raw.sizeOf(address)) // sizeOf checks the address
+    const bytes = this.#impl.bytes(address, slot.size, slot)
+    if (slot.viewBuffer !== undefined) this.#rawViews.set(address, slot)
+    return bytes
+  }
+
   #adopt<H extends HandleImpl>(handle: H): H {
-    this.#leaks?.track(handle, handle.state)
+    this.#leaks?.track(handle)
     return handle
   }
 
-  #forget(state: ChunkState | undefined): void {
-    if (state === undefined) return
+  #forget(state: ChunkState, how: string): void {
     state.freed = true
+    state.freedBy = how
     this.#handleChunks.delete(state.address)
     this.#leaks?.untrack(state)
   }
 
-  #forgetAll(): void {
-    for (const state of this.#handleChunks.values()) state.freed = true
+  #forgetAll(how: string): void {
+    for (const state of this.#handleChunks.values()) {
+      state.freed = true
+      state.freedBy = how
+    }
     this.#handleChunks.clear()
     this.#leaks?.clear()
   }

@@ -19,9 +19,11 @@ export type {
   HeapStats,
   LeakRecord,
   LeakReport,
+  RawBytes,
   RawHeap,
   Source,
   Strategy,
   TypedArray,
   TypedArrayConstructor,
 } from './types'
+export { renderHeapMap, type HeapMapOptions, type HeapSnapshot } from './heap-map'

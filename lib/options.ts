@@ -8,6 +8,8 @@ import type { Backend, HeapOptions, Strategy } from './types'
 export const STRATEGIES: readonly Strategy[] = ['best-fit', 'best-fit-linear', 'first-fit', 'next-fit', 'worst-fit', 'bump']
 
 export const DEFAULT_ALIGNMENT = 16
+/** Requests up to this many bytes take the high end of the free space they split (README, "Space"). */
+export const DEFAULT_SEGREGATE_SMALL = 64
 export const DEFAULT_GROWTH = 65536
 export const DEFAULT_TRIM_THRESHOLD = 131072
 /** The js heap's resizable ArrayBuffer reserves its maximum up front; 1 GiB is address space only. */
@@ -29,6 +31,9 @@ export interface ResolvedOptions {
   maxHeapBytes: number | undefined
   segregateSmall: number
   trackLeaks: boolean | 'stacks'
+  views: 'revocable' | 'shared' | undefined
+  /** Options set explicitly that a bump heap (the js heap, or strategy 'bump') cannot honour. */
+  beyondBump: string[]
 }
 
 function invalid(name: string, value: unknown, expected: string): never {
@@ -57,8 +62,8 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 
 export function resolveOptions(options: HeapOptions | undefined): ResolvedOptions {
   if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') invalid('options', options, 'an object')
-  const known = new Set(['backend', 'source', 'strategy', 'alignment', 'growth', 'split', 'coalesce', 'trimThreshold', 'maxHeapBytes', 'segregateSmall', 'trackLeaks'])
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) invalid('options', options, 'an object')
+  const known = new Set(['backend', 'source', 'strategy', 'alignment', 'growth', 'split', 'coalesce', 'trimThreshold', 'maxHeapBytes', 'segregateSmall', 'trackLeaks', 'views'])
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new AllocatorError('ERR_INVALID_OPTION', `unknown option ${JSON.stringify(key)}`)
   }
@@ -68,21 +73,47 @@ export function resolveOptions(options: HeapOptions | undefined): ResolvedOption
   if (maxHeapBytes === 0) invalid('maxHeapBytes', 0, 'positive')
   const growth = byteCount('growth', options.growth, DEFAULT_GROWTH)
   if (growth > MAX_GROWTH) invalid('growth', growth, 'at most 1 TiB')
-  const segregateSmall = byteCount('segregateSmall', options.segregateSmall, 0)
+  const segregateSmall = byteCount('segregateSmall', options.segregateSmall, DEFAULT_SEGREGATE_SMALL)
   if (segregateSmall > MAX_SEGREGATE_SMALL) invalid('segregateSmall', segregateSmall, 'at most 1 MiB')
   const trackLeaks = options.trackLeaks
   if (trackLeaks !== undefined && typeof trackLeaks !== 'boolean' && trackLeaks !== 'stacks') invalid('trackLeaks', trackLeaks, "a boolean or 'stacks'")
+  const strategy = oneOf('strategy', options.strategy, STRATEGIES)
+  const split = flag('split', options.split, true)
+  const coalesce = flag('coalesce', options.coalesce, true)
+  // Only what the caller asked for counts: the defaults (split and coalesce on) describe the
+  // free-table strategies, and false/0 ("never split, never merge, no segregation") is what a
+  // bump heap does anyway.
+  const beyondBump: string[] = []
+  if (options.split === true) beyondBump.push('split: true')
+  if (options.coalesce === true) beyondBump.push('coalesce: true')
+  if (options.segregateSmall !== undefined && segregateSmall > 0) beyondBump.push(`segregateSmall: ${segregateSmall}`)
+  if (strategy === 'bump' && beyondBump.length > 0) throw bumpCannotHonour(beyondBump, "strategy 'bump'", '')
   return {
     backend: oneOf('backend', options.backend, ['auto', 'native', 'js'] as const) ?? 'auto',
     source: oneOf('source', options.source, ['brk', 'mmap'] as const),
-    strategy: oneOf('strategy', options.strategy, STRATEGIES),
+    strategy,
     alignment,
     growth,
-    split: flag('split', options.split, true),
-    coalesce: flag('coalesce', options.coalesce, true),
+    split,
+    coalesce,
     trimThreshold: byteCount('trimThreshold', options.trimThreshold, DEFAULT_TRIM_THRESHOLD, true),
     maxHeapBytes,
     segregateSmall,
     trackLeaks: trackLeaks ?? true,
+    views: oneOf('views', options.views, ['revocable', 'shared'] as const),
+    beyondBump,
   }
+}
+
+/**
+ * ERR_UNSUPPORTED for options a bump heap would otherwise ignore in silence: it has no free
+ * table, so it never splits, merges or segregates chunks. `heap` says which heap refuses
+ * ("strategy 'bump'", "the js heap"); `why` may add why that heap was chosen.
+ */
+export function bumpCannotHonour(options: readonly string[], heap: string, why: string): AllocatorError {
+  const list = options.join(', ')
+  return new AllocatorError(
+    'ERR_UNSUPPORTED',
+    `option${options.length > 1 ? 's' : ''} ${list} cannot be honoured by ${heap}: a bump heap never splits, merges or segregates chunks (leave ${options.length > 1 ? 'them' : 'it'} unset, or choose a free-table strategy on the native backend)${why}`,
+  )
 }

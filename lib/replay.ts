@@ -3,13 +3,12 @@
  * the process's own malloc ('libc'), so that their times per operation compare.
  */
 import { nativeBinding, nativeUnavailableReason } from './binding'
-import { AllocatorError, describeValue } from './errors'
-import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_TRIM_THRESHOLD, STRATEGIES } from './options'
-import type { Trace } from './trace'
-import type { Strategy } from './types'
+import { AllocatorError } from './errors'
+import { replayInChild } from './replay-child'
+import { REPLAY_ALLOCATORS, type ReplayAllocator, resolveReplayOptions } from './replay-options'
+import { checkTraceShape, type Trace } from './trace'
 
-export type ReplayAllocator = Strategy | 'libc'
-export const REPLAY_ALLOCATORS: readonly ReplayAllocator[] = [...STRATEGIES, 'libc']
+export { REPLAY_ALLOCATORS, type ReplayAllocator }
 
 export interface ReplayOptions {
   allocator: ReplayAllocator
@@ -21,9 +20,15 @@ export interface ReplayOptions {
   growth?: number
   alignment?: number
   trimThreshold?: number
-  /** As HeapOptions.segregateSmall (default 0: off). */
+  /** As HeapOptions.segregateSmall (default 64). */
   segregateSmall?: number
   source?: 'brk' | 'mmap'
+  /**
+   * With allocator 'libc': a malloc shared library (jemalloc, mimalloc, tcmalloc, ...) that a
+   * child process preloads to run the same 'libc' loop; peakHeapBytes is then the child's peak
+   * resident set growth during the replay (null with touch: false). See lib/replay-child.ts.
+   */
+  library?: string
 }
 
 export interface ReplayResult {
@@ -35,7 +40,7 @@ export interface ReplayResult {
   runsNsPerOp: number[]
   /** Payload bytes by the malloc-lab rule. */
   peakLiveBytes: number
-  /** Most memory held from the OS during the run; null for 'libc'. */
+  /** Most memory held from the OS during the run; null for 'libc'; for a library, peak RSS growth. */
   peakHeapBytes: number | null
   /** peakLiveBytes / peakHeapBytes; null for 'libc'. */
   utilization: number | null
@@ -44,39 +49,23 @@ export interface ReplayResult {
   searchSteps: number | null
 }
 
-function wholeNumber(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new AllocatorError('ERR_INVALID_OPTION', `replay option ${name} must be an integer from ${min} to ${max}, got ${describeValue(value)}`)
-  }
-  return value
-}
-
 export function replay(trace: Trace, options: ReplayOptions): ReplayResult {
+  checkTraceShape(trace)
+  const resolved = resolveReplayOptions(options)
+  if (resolved.library !== undefined) {
+    const figures = replayInChild(trace, { touch: resolved.touch, repeat: resolved.repeat }, resolved.library)
+    return childResult(resolved.library, trace, figures, resolved.touch)
+  }
   const binding = nativeBinding()
   if (binding === undefined) throw new AllocatorError('ERR_UNSUPPORTED', `replay needs the native addon: ${nativeUnavailableReason()}`)
-  if (options === null || typeof options !== 'object' || !REPLAY_ALLOCATORS.includes(options.allocator)) {
-    throw new AllocatorError(
-      'ERR_INVALID_OPTION',
-      `replay option allocator must be one of ${REPLAY_ALLOCATORS.join(', ')}, got ${describeValue(options?.allocator)}`,
-    )
-  }
-  if (options.touch !== undefined && typeof options.touch !== 'boolean') {
-    throw new AllocatorError('ERR_INVALID_OPTION', `replay option touch must be a boolean, got ${describeValue(options.touch)}`)
-  }
-  const trimThreshold = options.trimThreshold === Infinity ? Infinity : wholeNumber('trimThreshold', options.trimThreshold, DEFAULT_TRIM_THRESHOLD, 0)
-  const alignment = wholeNumber('alignment', options.alignment, DEFAULT_ALIGNMENT, 8)
-  if (alignment > 4096 || (alignment & (alignment - 1)) !== 0) {
-    throw new AllocatorError('ERR_INVALID_OPTION', `replay option alignment must be a power of two from 8 to 4096, got ${alignment}`)
-  }
-  const result = binding.replay(trace.kinds, trace.ids, trace.sizes, trace.numIds, options.allocator, {
-    source: options.source ?? (binding.onMainThread() ? 'brk' : 'mmap'),
-    alignment,
-    growth: wholeNumber('growth', options.growth, DEFAULT_GROWTH, 0),
-    trimThreshold,
-    segregateSmall: wholeNumber('segregateSmall', options.segregateSmall, 0, 0, 1 << 20),
-    touch: options.touch ?? true,
-    repeat: wholeNumber('repeat', options.repeat, 1, 1),
+  const result = binding.replay(trace.kinds, trace.ids, trace.sizes, trace.numIds, resolved.allocator, {
+    source: resolved.source ?? (binding.onMainThread() ? 'brk' : 'mmap'),
+    alignment: resolved.alignment,
+    growth: resolved.growth,
+    trimThreshold: resolved.trimThreshold,
+    segregateSmall: resolved.segregateSmall,
+    touch: resolved.touch,
+    repeat: resolved.repeat,
   })
   return {
     allocator: options.allocator,
@@ -90,5 +79,23 @@ export function replay(trace: Trace, options: ReplayOptions): ReplayResult {
     metadataBytes: result.metadataBytes,
     brkCalls: result.brkCalls,
     searchSteps: result.searchSteps,
+  }
+}
+
+/** A ReplayResult from a child replay: memory is the child's peak RSS growth, and only when the bytes were touched. */
+export function childResult(allocator: string, trace: Trace, figures: ReturnType<typeof replayInChild>, touch: boolean): ReplayResult {
+  const peakHeapBytes = touch ? figures.peakRssGrowthBytes : null
+  return {
+    allocator,
+    trace: trace.name,
+    ops: trace.opCount,
+    nsPerOp: figures.nsPerOp,
+    runsNsPerOp: figures.runsNsPerOp,
+    peakLiveBytes: figures.peakLiveBytes,
+    peakHeapBytes,
+    utilization: peakHeapBytes === null || peakHeapBytes === 0 ? null : figures.peakLiveBytes / peakHeapBytes,
+    metadataBytes: null,
+    brkCalls: null,
+    searchSteps: null,
   }
 }

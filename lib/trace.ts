@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { gunzipSync } from 'node:zlib'
-import { AllocatorError } from './errors'
+import { AllocatorError, describeValue } from './errors'
 
 // The hot loops compare against these module constants: compiled to CommonJS, `TraceOp.Alloc`
 // would be a property load from `exports` on every request.
@@ -50,6 +50,15 @@ const CHAR_R = 114
 
 /** Ids are stored in an Int32Array. */
 const MAX_IDS = 0x7fffffff
+/**
+ * A replay sizes its per-id tables (24 bytes an id in native code) by numIds before it runs, so
+ * a header's id count is capped by what the body can use: every id a trace uses takes at least
+ * one request, and real traces number their ids densely (malloc-lab's run 0..numIds-1, every one
+ * used). A trace may declare up to max(requests, ID_ALLOWANCE) ids; more is ERR_TRACE_FORMAT,
+ * raised before anything is allocated. The allowance keeps small hand-written traces that
+ * declare a round number of ids legal, and it bounds a replay's tables by the trace's own size.
+ */
+export const ID_ALLOWANCE = 1 << 16
 /** The shortest request line, `f 0\n`; bounds how many requests a text can hold. */
 const MIN_REQUEST_CHARS = 4
 /** How many ids get live-size slots up front; a header may declare far more ids than a trace uses. */
@@ -249,6 +258,12 @@ class Scanner {
       header.push(value)
     }
     if (header[1] > MAX_IDS) this.fail(`${HEADER_FIELDS[1]} ${header[1]} is more than ${MAX_IDS}`, 2)
+    // The rest of the text bounds the requests, whatever header line 3 claims.
+    const requestsTheTextHolds = Math.floor((this.text.length - this.pos + 1) / MIN_REQUEST_CHARS)
+    const usable = maxIdsFor(Math.min(header[2], requestsTheTextHolds))
+    if (header[1] > usable) {
+      this.fail(`${HEADER_FIELDS[1]} ${header[1]} is more than the trace can use (at most ${usable}: one id per request, or ${ID_ALLOWANCE})`, 2)
+    }
     return header
   }
 
@@ -307,6 +322,8 @@ class Scanner {
  * `r` of a dead id (realloc(NULL)). Anything else throws ERR_TRACE_FORMAT naming the line.
  */
 export function parseTrace(text: string, name = 'trace'): Trace {
+  if (typeof name !== 'string') throw new AllocatorError('ERR_INVALID_OPTION', `the trace name must be a string, got ${describeValue(name)}`)
+  if (typeof text !== 'string') throw new AllocatorError('ERR_TRACE_FORMAT', `trace ${JSON.stringify(name)}: the text must be a string, got ${describeValue(text)}`)
   const scanner = new Scanner(text, name)
   const header = scanner.readHeader()
   const numIds = header[1]
@@ -407,8 +424,19 @@ const GZIP_MAGIC_1 = 0x8b
 
 /** Loads a `.rep` file, gunzipping it first when it is gzip data (`.rep.gz`); the name is the file name without `.rep`/`.rep.gz`. */
 export function loadTrace(path: string): Trace {
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
+    throw new AllocatorError('ERR_INVALID_OPTION', `loadTrace needs a file path, got ${describeValue(path)}`)
+  }
   const name = basename(path).replace(/(\.rep)?(\.gz)?$/, '')
-  let bytes = readFileSync(path)
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch (error) {
+    // A trace that cannot be read is, to the caller, a trace that is not there to replay; the
+    // system error stays reachable as `cause` (its code: ENOENT, EACCES, EISDIR, ...).
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+    throw withCause(new AllocatorError('ERR_TRACE_FORMAT', `trace ${JSON.stringify(name)}: cannot read ${path} (${reason})`), error)
+  }
   if (bytes.length >= 2 && bytes[0] === GZIP_MAGIC_0 && bytes[1] === GZIP_MAGIC_1) {
     try {
       bytes = gunzipSync(bytes)
@@ -419,8 +447,53 @@ export function loadTrace(path: string): Trace {
       )
     }
   }
-  // Traces are ASCII; latin1 decoding yields a one-byte string, the fastest kind to scan.
-  return parseTrace(bytes.toString('latin1'), name)
+  let text: string
+  try {
+    // Traces are ASCII; latin1 decoding yields a one-byte string, the fastest kind to scan.
+    text = bytes.toString('latin1')
+  } catch (error) {
+    throw withCause(new AllocatorError('ERR_TRACE_FORMAT', `trace ${JSON.stringify(name)}: ${path} is too large to read (${bytes.length} bytes)`), error)
+  }
+  return parseTrace(text, name)
+}
+
+function withCause(error: AllocatorError, cause: unknown): AllocatorError {
+  Object.defineProperty(error, 'cause', { value: cause, configurable: true, writable: true })
+  return error
+}
+
+/** The most ids a trace of `requests` requests may declare (see ID_ALLOWANCE). */
+export function maxIdsFor(requests: number): number {
+  return Math.max(requests, ID_ALLOWANCE)
+}
+
+/**
+ * Checks that `trace` has a Trace's shape (hand-built objects reach replay too): typed arrays of
+ * one length, opCount equal to it, and numIds within what the requests can use. The requests
+ * themselves are checked by whoever runs them. Throws ERR_TRACE_FORMAT.
+ */
+export function checkTraceShape(trace: unknown): asserts trace is Trace {
+  if (trace === null || typeof trace !== 'object') {
+    throw new AllocatorError('ERR_TRACE_FORMAT', `expected a Trace (from parseTrace, loadTrace, traceFromOps or generateTrace), got ${describeValue(trace)}`)
+  }
+  const { name, numIds, opCount, kinds, ids, sizes } = trace as Partial<Trace>
+  const label = typeof name === 'string' ? `trace ${JSON.stringify(name)}` : 'trace'
+  const fail = (what: string): never => {
+    throw new AllocatorError('ERR_TRACE_FORMAT', `${label}: ${what}`)
+  }
+  if (typeof name !== 'string') fail(`name must be a string, got ${describeValue(name)}`)
+  if (!(kinds instanceof Uint8Array)) fail(`kinds must be a Uint8Array, got ${describeValue(kinds)}`)
+  if (!(ids instanceof Int32Array)) fail(`ids must be an Int32Array, got ${describeValue(ids)}`)
+  if (!(sizes instanceof Float64Array)) fail(`sizes must be a Float64Array, got ${describeValue(sizes)}`)
+  const length = kinds!.length
+  if (ids!.length !== length || sizes!.length !== length) {
+    fail(`kinds, ids and sizes must have the same length (got ${length}, ${ids!.length}, ${sizes!.length})`)
+  }
+  if (opCount !== length) fail(`opCount is ${describeValue(opCount)}, but there are ${length} requests`)
+  if (typeof numIds !== 'number' || !isCount(numIds) || numIds > MAX_IDS) {
+    fail(`numIds must be an integer from 0 to ${MAX_IDS}, got ${describeValue(numIds)}`)
+  }
+  if (numIds! > maxIdsFor(length)) fail(`numIds ${numIds} is more than ${length} requests can use (at most ${maxIdsFor(length)})`)
 }
 
 function isCount(value: number): boolean {
@@ -440,14 +513,13 @@ export function traceFromOps(
   sizes: Float64Array,
   header?: number[],
 ): Trace {
-  const opCount = kinds.length
+  if (typeof name !== 'string') throw new AllocatorError('ERR_INVALID_OPTION', `the trace name must be a string, got ${describeValue(name)}`)
+  const opCount = kinds instanceof Uint8Array ? kinds.length : 0
+  checkTraceShape({ name, numIds, opCount, kinds, ids, sizes })
   const fail = (what: string): never => {
     throw new AllocatorError('ERR_TRACE_FORMAT', `trace ${JSON.stringify(name)}: ${what}`)
   }
-  if (ids.length !== opCount || sizes.length !== opCount) {
-    fail(`kinds, ids and sizes must have the same length (got ${opCount}, ${ids.length}, ${sizes.length})`)
-  }
-  if (!isCount(numIds) || numIds > MAX_IDS) fail(`numIds must be an integer from 0 to ${MAX_IDS} (got ${numIds})`)
+  if (header !== undefined && !Array.isArray(header)) fail(`header must be an array of four numbers, got ${describeValue(header)}`)
   if (header !== undefined) {
     if (header.length !== 4 || !header.every(isCount)) {
       fail(`header must be four non-negative integers (got [${header.join(', ')}])`)
@@ -492,6 +564,10 @@ const OP_LETTERS = ['a', 'f', 'r']
 
 /** Writes a trace as `.rep` text (header as stored, one request per line, `\n` endings). */
 export function formatTrace(trace: Trace): string {
+  checkTraceShape(trace)
+  if (!Array.isArray(trace.header) || trace.header.length !== 4) {
+    throw new AllocatorError('ERR_TRACE_FORMAT', `trace ${JSON.stringify(trace.name)}: header must be four numbers, got ${describeValue(trace.header)}`)
+  }
   const { kinds, ids, sizes } = trace
   let text = trace.header.join('\n') + '\n'
   for (let i = 0; i < trace.opCount; i++) {

@@ -34,6 +34,16 @@ export interface HeapOptions {
   segregateSmall?: number
   /** Default true; 'stacks' also records allocation stacks. */
   trackLeaks?: boolean | 'stacks'
+  /**
+   * How views (bytes(), as(), array) are made. 'revocable' (the default on native): each chunk's
+   * views are emptied (length 0) when it is freed; a first view costs an external ArrayBuffer
+   * (about 1 us). 'shared': views on one buffer per segment, as cheap as a typed array; a freed
+   * chunk's old views are not emptied and may alias a later chunk (the handle itself refuses use
+   * after free), but no view ever reaches memory that is no longer mapped: buffers over memory
+   * given back (trim, reset, close) are emptied first. The js heap's views are always 'shared'
+   * (one ArrayBuffer, emptied by reset and close); 'revocable' there is ERR_UNSUPPORTED.
+   */
+  views?: 'revocable' | 'shared'
 }
 
 export type TypedArray =
@@ -59,7 +69,11 @@ export interface Handle extends Disposable {
   /** As requested. */
   readonly size: number
   readonly live: boolean
-  /** A view of the chunk, made once per handle; on native it is revoked (length 0) once freed. */
+  /**
+   * A view of the chunk, made once per handle. With views 'revocable' (native's default) it is
+   * revoked (length 0) once the chunk is freed; with 'shared' only once its memory is given back.
+   * A view larger than buffer.constants.MAX_LENGTH is ERR_UNSUPPORTED.
+   */
   bytes(): Uint8Array
   as<T extends TypedArray>(type: TypedArrayConstructor<T>): T
   free(): void
@@ -83,6 +97,24 @@ export interface RawHeap {
   realloc(address: number, size: number): number
   /** Usable size: the request rounded up. */
   sizeOf(address: number): number
+}
+
+/**
+ * Reading and writing a raw chunk (heap.raw.alloc) from JS, with the rules of handles: the
+ * address must be the start of a live chunk of this heap (else the code raw.sizeOf would give,
+ * ERR_INVALID_POINTER), and offsets stay within its usable size (else ERR_INVALID_SIZE).
+ */
+export interface RawBytes {
+  /**
+   * A view of the chunk's usable bytes (raw.sizeOf), the same one until it is revoked. Follows the
+   * heap's `views` mode: revocable views are emptied by raw.free/raw.realloc of the address.
+   * For a chunk allocated through a handle, the handle's bytes() (its requested size).
+   */
+  bytes(address: number): Uint8Array
+  /** A copy of `length` bytes (default: to the end of the chunk) from `offset` (default 0). */
+  read(address: number, offset?: number, length?: number): Uint8Array
+  /** Copies `data` into the chunk at `offset` (default 0). */
+  write(address: number, data: ArrayBufferView | ArrayLike<number>, offset?: number): void
 }
 
 export interface HeapStats {
@@ -126,7 +158,10 @@ export interface ChunkInfo {
 
 export interface LeakRecord {
   address: number
+  /** The chunk's usable size (what raw.sizeOf says), for handles and raw chunks alike. */
   size: number
+  /** Handles only: the size alloc/allocArray/realloc was asked for. */
+  requested?: number
   /** The allocation stack, with trackLeaks: 'stacks'. */
   stack?: string
   /** 'handle' for chunks allocated through alloc/allocArray, 'raw' for raw.alloc. */
@@ -145,9 +180,13 @@ export interface Heap extends Disposable {
   readonly source: Source
   readonly strategy: Strategy
   readonly fallbackReason: string | undefined
-  readonly raw: RawHeap
+  /** The heap's view mode (HeapOptions.views); always 'shared' on the js backend. */
+  readonly views: 'revocable' | 'shared'
+  readonly raw: RawHeap & RawBytes
   alloc(size: number, options?: AllocOptions): Handle
   allocArray<T extends TypedArray>(type: TypedArrayConstructor<T>, length: number): ArrayHandle<T>
+  /** Contents kept; the old handle is dead. An ArrayHandle's result is an ArrayHandle of the same type. */
+  realloc<T extends TypedArray>(handle: ArrayHandle<T>, size: number): ArrayHandle<T>
   realloc(handle: Handle, size: number): Handle
   free(handle: Handle): void
   reset(): void

@@ -18,6 +18,11 @@ writeFileSync(
   `import lib from '../cjs/index.js'\nexport const { ${names.join(', ')} } = lib\n`,
 )
 writeFileSync(path.join(dist, 'esm', 'index.d.mts'), `export * from '../cjs/index.js'\n`)
+// Heap and Handle extend the global `Disposable` (and name Symbol.dispose), which only TypeScript's
+// esnext.disposable lib or @types/node declare. The entry declaration pulls the lib in, so that a
+// consumer compiles without @types/node and whatever its own `lib` says (TypeScript >= 5.2).
+const entryTypes = path.join(dist, 'cjs', 'index.d.ts')
+writeFileSync(entryTypes, `/// <reference lib="esnext.disposable" />\n${readFileSync(entryTypes, 'utf8')}`)
 // dist/cjs/*.d.ts import the binding's types from '../binding', which imports lib/types.
 writeFileSync(
   path.join(dist, 'binding.d.ts'),

@@ -80,7 +80,6 @@ describe('memory-allocator CLI', () => {
       [['bench', '--allocators', 'best-fit,tlsf'], /unknown allocator "tlsf"/],
       [['bench', '--json', '--csv'], /cannot be combined/],
       [['bench', '--json=yes'], /--json takes no value/],
-      [['bench', join(tmpdir(), 'no-such-trace.rep')], /no such file or directory/],
       [['bench', '--svg', join(tmpdir(), 'no-such-dir', 'x.svg')], /--svg .*not writable/],
     ]
     for (const [argv, message] of cases) {

@@ -12,24 +12,29 @@ import { generateTrace, type WorkloadKind } from '../workloads'
 import { attachLibcRatios, humanBytes } from './format'
 import type { BenchOptions, BenchReport, BenchResult, BenchTrace, SkippedTrace, TraceError } from './types'
 
-/** A problem with the command line's trace arguments (missing file, empty directory): a usage error. */
-export class TraceArgumentError extends Error {}
-
 const TRACE_FILE = /\.rep(\.gz)?$/
+
+export interface ExpandedPaths {
+  files: string[]
+  /** Arguments that name nothing readable, or a directory without traces; the others still run. */
+  errors: TraceError[]
+}
 
 /**
  * Files in command-line order; a directory stands for its own *.rep and *.rep.gz files (not
  * those of subdirectories), sorted by name.
  */
-export function expandTracePaths(paths: readonly string[]): string[] {
+export function expandTracePaths(paths: readonly string[]): ExpandedPaths {
   const files: string[] = []
+  const errors: TraceError[] = []
   for (const path of paths) {
     let isDirectory: boolean
     try {
       isDirectory = statSync(path).isDirectory()
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      throw new TraceArgumentError(code === 'ENOENT' ? `no such file or directory: ${path}` : `cannot read ${path}: ${(error as Error).message}`)
+      const code = (error as NodeJS.ErrnoException).code ?? 'ERR_TRACE_READ'
+      errors.push({ file: path, code, message: code === 'ENOENT' ? `no such file or directory: ${path}` : `cannot read ${path}: ${(error as Error).message}` })
+      continue
     }
     if (!isDirectory) {
       files.push(path)
@@ -39,10 +44,10 @@ export function expandTracePaths(paths: readonly string[]): string[] {
       .filter((entry) => !entry.isDirectory() && TRACE_FILE.test(entry.name))
       .map((entry) => entry.name)
       .sort()
-    if (names.length === 0) throw new TraceArgumentError(`no .rep or .rep.gz files in directory ${path}`)
+    if (names.length === 0) errors.push({ file: path, code: 'ERR_NO_TRACES', message: `no .rep or .rep.gz files in directory ${path}` })
     for (const name of names) files.push(join(path, name))
   }
-  return files
+  return { files, errors }
 }
 
 export type TraceSource =

@@ -359,8 +359,11 @@ export function renderSvg(report: BenchReport, summary: readonly AllocatorSummar
   // Notes.
   y = plotBottom + 36
   const notes: string[] = []
-  if (groups.some((g) => g.isSummary)) {
-    notes.push('Geometric means are over the traces each allocator completed; failed traces are left out of them ("(10/13)": 10 of 13 traces).')
+  const partial = summary.find((entry) => entry.failed.length > 0 && plotted.includes(entry.allocator))
+  if (groups.some((g) => g.isSummary) && partial !== undefined) {
+    // Explain the suffix with a figure the chart really shows.
+    const of = partial.traces + partial.failed.length
+    notes.push(`Geometric means are over the traces each allocator completed; failed traces are left out of them ("(${partial.traces}/${of})": ${partial.traces} of ${of} traces).`)
   }
   for (const entry of summary) {
     if (entry.failed.length > 0 && plotted.includes(entry.allocator)) {

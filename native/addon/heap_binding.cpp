@@ -92,28 +92,69 @@ napi_value Free(napi_env env, napi_callback_info info) {
   if (!Enter(env, info, args, &box)) return nullptr;
   uintptr_t address;
   if (!ReadAddress(env, args[0], &address)) return nullptr;
-  // Views of a live chunk are revoked before the chunk can be handed out again.
-  if (!box->views.empty() && box->views.count(address) != 0 && RevokeViews(env, box, address)) {
+  uint64_t usable;
+  // A chunk whose views escaped revocation is quarantined instead of freed.
+  if (HasEscapedViews(box, address) && box->heap->UsableSize(address, &usable) == ma::Status::kOk) {
     Quarantine(box, address);
     return nullptr;
   }
   const ma::Status status = box->heap->Free(address);
   if (status != ma::Status::kOk) ThrowStatus(env, status, PointerProblem(status, address));
+  DetachReleasedWindows(env, box);  // a free may trim the top
   return nullptr;
 }
 
-napi_value Realloc(napi_env env, napi_callback_info info) {
-  napi_value args[2];
+// freeViewed(address, buffer, token): frees a chunk that has a revocable view, detaching the
+// view first, in one crossing.
+napi_value FreeViewed(napi_env env, napi_callback_info info) {
+  napi_value args[3];
+  HeapBox* box;
+  uintptr_t address;
+  uint64_t usable;
+  if (!Enter(env, info, args, &box) || !ReadLiveChunk(env, box, args[0], &address, &usable)) return nullptr;
+  if (RevokeView(env, box, address, args[1], args[2])) {
+    Quarantine(box, address);
+    return nullptr;
+  }
+  box->heap->Free(address);
+  DetachReleasedWindows(env, box);
+  return nullptr;
+}
+
+// revokeView(address, buffer, token): before reset and close, and when the JS side drops a view.
+napi_value RevokeViewOf(napi_env env, napi_callback_info info) {
+  napi_value args[3];
+  HeapBox* box;
+  uintptr_t address;
+  if (!Enter(env, info, args, &box) || !ReadAddress(env, args[0], &address)) return nullptr;
+  RevokeView(env, box, address, args[1], args[2]);
+  return nullptr;
+}
+
+// noteEscaped(token): the JS side found a view detached that the addon did not detach.
+napi_value NoteEscapedView(napi_env env, napi_callback_info info) {
+  napi_value args[1];
   HeapBox* box;
   if (!Enter(env, info, args, &box)) return nullptr;
+  NoteEscaped(box, args[0], env);
+  return nullptr;
+}
+
+// realloc(address, size, buffer?, token?): the buffer and token of the chunk's revocable view,
+// if it has one.
+napi_value Realloc(napi_env env, napi_callback_info info) {
+  napi_value args[4];
+  HeapBox* box;
+  size_t argc;
+  if (!Enter(env, info, args, &box, &argc)) return nullptr;
   uintptr_t address;
   uint64_t size, usable;
   if (!ReadLiveChunk(env, box, args[0], &address, &usable) || !ReadSize(env, args[1], &size)) return nullptr;
   // Views are revoked only once the realloc has succeeded: a failed realloc leaves the chunk, and
-  // every view of it, as they were. A view that escaped still reaches the old chunk, so then the
-  // chunk must move and wait in quarantine.
-  const bool has_views = !box->views.empty() && box->views.count(address) != 0;
-  const bool escaped = has_views && ViewsEscaped(env, box, address);
+  // every view of it, as they were. An escaped view still reaches the old chunk, so then the core
+  // moves the chunk and quarantines the old one.
+  const bool has_view = argc >= 4;
+  const bool escaped = (has_view && ViewEscaped(env, box, address, args[2], args[3])) || HasEscapedViews(box, address);
   uintptr_t moved_to;
   const ma::Status status = escaped ? box->heap->MoveAndQuarantine(address, size, &moved_to)
                                     : box->heap->Realloc(address, size, &moved_to);
@@ -121,8 +162,9 @@ napi_value Realloc(napi_env env, napi_callback_info info) {
     ThrowStatus(env, status, SizeProblem(status, size, *box->heap));
     return nullptr;
   }
-  if (has_views) RevokeViews(env, box, address);
-  if (escaped) ++box->quarantined_chunks;
+  if (has_view) RevokeView(env, box, address, args[2], args[3]);  // attached ones detach
+  if (escaped) NoteQuarantined(box, address);
+  DetachReleasedWindows(env, box);
   return Number(env, static_cast<double>(moved_to));
 }
 
@@ -135,20 +177,34 @@ napi_value SizeOf(napi_env env, napi_callback_info info) {
   return Number(env, static_cast<double>(usable));
 }
 
+// view(address, size?): see MakeView; size defaults to the usable size.
 napi_value View(napi_env env, napi_callback_info info) {
-  napi_value args[1];
+  napi_value args[2];
   HeapBox* box;
+  size_t argc;
   uintptr_t address;
-  uint64_t usable;
-  if (!Enter(env, info, args, &box) || !ReadLiveChunk(env, box, args[0], &address, &usable)) return nullptr;
-  return ViewOf(env, box, address, usable);
+  uint64_t usable, size;
+  if (!Enter(env, info, args, &box, &argc) || !ReadLiveChunk(env, box, args[0], &address, &usable)) return nullptr;
+  if (argc < 2) {
+    size = usable;
+  } else if (!ReadSize(env, args[1], &size)) {
+    return nullptr;
+  } else if (size > usable) {
+    ThrowAllocatorError(env, "ERR_INVALID_SIZE",
+                        "a view of " + std::to_string(size) + " bytes does not fit the chunk at " + HexAddress(address) + " (" +
+                            std::to_string(usable) + " usable bytes)");
+    return nullptr;
+  }
+  return MakeView(env, box, address, size);
 }
 
 napi_value Reset(napi_env env, napi_callback_info info) {
   napi_value args[1];
   HeapBox* box;
   if (!Enter(env, info, args, &box)) return nullptr;
-  RevokeAllViews(env, box);
+  // The JS side has revoked every revocable view it holds (revokeView) before calling this.
+  QuarantineEscapedChunks(box);
+  DetachReleasedWindows(env, box, true);
   box->heap->Reset();
   return nullptr;
 }
@@ -157,7 +213,9 @@ napi_value Trim(napi_env env, napi_callback_info info) {
   napi_value args[1];
   HeapBox* box;
   if (!Enter(env, info, args, &box)) return nullptr;
-  return Number(env, static_cast<double>(box->heap->Trim()));
+  const uint64_t released = box->heap->Trim();
+  DetachReleasedWindows(env, box);
+  return Number(env, static_cast<double>(released));
 }
 
 napi_value Stats(napi_env env, napi_callback_info info) {
@@ -222,9 +280,12 @@ napi_value Check(napi_env env, napi_callback_info info) {
 
 void CloseBox(napi_env env, HeapBox* box) {
   if (box->closed) return;
-  RevokeAllViews(env, box);
+  QuarantineEscapedChunks(box);
+  DetachReleasedWindows(env, box, true);
   box->closed = true;
-  if (box->quarantined_chunks != 0) box->heap->Reset();  // keep only what escaped views still reach
+  // Keep only what escaped views still reach; while a view the JS side never revoked is still
+  // attached (its heap was collected without close), keep everything until it is finalized.
+  if (box->quarantined_chunks != 0 && box->attached_views == 0) box->heap->Reset();
   box->DestroyHeapIfDone();
 }
 
@@ -251,7 +312,7 @@ void FinalizeJsHolder(napi_env env, void* data, void* /*hint*/) {
   HeapBox* box = static_cast<HeapBox*>(data);
   if (--box->js_holders != 0) return;
   CloseBox(env, box);
-  box->Release();
+  box->Release(env);
 }
 
 bool ReadOption(const Napi::Object& options, const char* name, double* out) {
@@ -303,15 +364,25 @@ napi_value CreateHeap(napi_env env, napi_callback_info info) {
   }
   HeapBox* box = new HeapBox();
   box->heap = heap;
+  const Napi::Object js_options = args[0].As<Napi::Object>();
+  box->view_mode = js_options.Get("views").ToString().Utf8Value() == "shared" ? ViewMode::kShared : ViewMode::kRevocable;
+  double max_view_bytes = 0;
+  ReadOption(js_options, "maxViewBytes", &max_view_bytes);
+  box->max_view_bytes = static_cast<uint64_t>(max_view_bytes);
 
   struct Method {
     const char* name;
     napi_callback callback;
   };
   static const Method kMethods[] = {
-      {"alloc", Alloc}, {"free", Free},   {"realloc", Realloc}, {"sizeOf", SizeOf}, {"view", View},
-      {"reset", Reset}, {"trim", Trim},   {"stats", Stats},     {"chunks", Chunks}, {"check", Check},
-      {"close", Close}, {"isClosed", IsClosed},
+      {"alloc", Alloc},           {"free", Free},
+      {"realloc", Realloc},       {"sizeOf", SizeOf},
+      {"view", View},             {"freeViewed", FreeViewed},
+      {"revokeView", RevokeViewOf}, {"noteEscaped", NoteEscapedView},
+      {"reset", Reset},           {"trim", Trim},
+      {"stats", Stats},           {"chunks", Chunks},
+      {"check", Check},           {"close", Close},
+      {"isClosed", IsClosed},
   };
   napi_value object;
   napi_create_object(env, &object);
@@ -324,6 +395,14 @@ napi_value CreateHeap(napi_env env, napi_callback_info info) {
   }
   napi_add_finalizer(env, object, box, FinalizeJsHolder, nullptr, nullptr);
   ++box->js_holders;
+  // view_info: where view() leaves the token or window base, so that it returns one value.
+  napi_value info_buffer, info_array;
+  void* info_data;
+  napi_create_arraybuffer(env, 2 * sizeof(double), &info_data, &info_buffer);
+  box->view_info = static_cast<double*>(info_data);
+  napi_create_reference(env, info_buffer, 1, &box->view_info_buffer);
+  napi_create_typedarray(env, napi_float64_array, 2, info_buffer, 0, &info_array);
+  napi_set_named_property(env, object, "viewInfo", info_array);
   return object;
 }
 

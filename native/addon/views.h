@@ -1,46 +1,55 @@
-// Views: external ArrayBuffers over a live chunk, revoked (detached, so every typed array on them
-// reads length 0) before the chunk can be handed out again.
+// Views of chunks, in the two modes of DESIGN.md's `views` option.
 //
-// A buffer that was detached by someone else first (ArrayBuffer.prototype.transfer, a transfer
-// list) may have moved its memory into a buffer we cannot reach. Its chunk is then quarantined:
-// quarantined in the core, out of use, until that memory's finalizer reports it unreferenced.
+// Revocable: each view is an external ArrayBuffer over one chunk, detached (every typed array on
+// it then reads length 0) before the chunk can be handed out again. The JS side keeps the buffer
+// with its chunk and passes it back when the chunk is freed, so the addon needs no registry and
+// no reference per view: a record (the finalizer's hint) is all. A buffer detached by someone
+// else first (a transfer) may have moved its memory into a buffer we cannot reach: its chunk is
+// then quarantined (quarantined in the core, out of use) until that memory's finalizer runs.
+//
+// Shared: views are windows on one external ArrayBuffer per segment. A freed chunk's old views
+// are not emptied; a window is detached before any memory under it is given back (trim, reset,
+// close, a release after free), so no view ever reaches unmapped memory.
 #pragma once
 
 #include <node_api.h>
 
 #include <cstdint>
-#include <vector>
 
 #include "heap_box.h"
 
 namespace ma_addon {
 
-struct ViewRecord;
+// A buffer for a view of `size` bytes of the live chunk at `address`. Revocable: a new buffer
+// of exactly `size` bytes; its token goes to view_info[0]. Shared: a window containing the
+// chunk; its base address goes to view_info[0]. Returns nullptr after throwing.
+napi_value MakeView(napi_env env, HeapBox* box, uintptr_t address, uint64_t size);
 
-struct ChunkViews {
-  HeapBox* box;
-  uintptr_t address;
-  std::vector<ViewRecord*> records;  // buffers not yet finalized
-  uint32_t escaped = 0;              // records that escaped revocation; the chunk waits for them
-  bool revoked = false;              // the chunk was freed or reallocated away
-};
+// Revocable. Detaches `buffer` (a view of the chunk at `address` with `token`) if it is still
+// attached; otherwise records that it escaped. Returns true when the chunk has escaped views, so
+// that freeing it must quarantine it instead (QuarantineOrFree does that).
+bool RevokeView(napi_env env, HeapBox* box, uintptr_t address, napi_value buffer, napi_value token);
 
-// An ArrayBuffer over the whole usable size of the live chunk at `address` (the same buffer
-// again while it is attached). Returns nullptr after throwing.
-napi_value ViewOf(napi_env env, HeapBox* box, uintptr_t address, uint64_t usable_size);
+// Whether `buffer` (the view of the chunk at `address` with `token`) was detached by someone
+// else; records the escape when it was.
+bool ViewEscaped(napi_env env, HeapBox* box, uintptr_t address, napi_value buffer, napi_value token);
 
-// Whether a view of the chunk at `address` was detached by someone else, so that revoking its
-// views would quarantine the chunk.
-bool ViewsEscaped(napi_env env, HeapBox* box, uintptr_t address);
+// Records that the view with `token` was detached by someone else (the JS side noticed).
+void NoteEscaped(HeapBox* box, napi_value token, napi_env env);
 
-// Revokes every view of the chunk at `address`, if it has any. Returns true when a view escaped
-// and the caller must quarantine the chunk (Quarantine) instead of freeing it.
-bool RevokeViews(napi_env env, HeapBox* box, uintptr_t address);
+// Whether the chunk at `address` has escaped views that are not finalized yet.
+bool HasEscapedViews(const HeapBox* box, uintptr_t address);
 
-// Quarantines the chunk in the core; the last escaped view's finalizer frees it.
+// Quarantines the live chunk at `address` in the core; the last escaped view's finalizer frees it.
 void Quarantine(HeapBox* box, uintptr_t address);
+// The same bookkeeping for a chunk the core quarantined itself (Heap::MoveAndQuarantine).
+void NoteQuarantined(HeapBox* box, uintptr_t address);
 
-// Revokes the views of every chunk (reset, close), quarantining where needed.
-void RevokeAllViews(napi_env env, HeapBox* box);
+// Before reset and close: quarantines every live chunk with escaped views (the core keeps quarantined chunks).
+void QuarantineEscapedChunks(HeapBox* box);
+
+// Shared. Detaches every window over memory the heap no longer holds; call after anything that
+// may give memory back (free, realloc, trim). All windows when `all`.
+void DetachReleasedWindows(napi_env env, HeapBox* box, bool all = false);
 
 }  // namespace ma_addon

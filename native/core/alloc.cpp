@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "heap.h"
+#include "heap_limits.h"
 
 namespace ma {
 
@@ -141,7 +142,10 @@ Status Heap::TakeFromTop(Granules size, uint64_t align, Granules* pos) {
   // Carving the wilderness may leave a free chunk below the allocation.
   if ((IsSmall(size, align) || align != 0) && !free_.Reserve(1)) return Status::kOutOfMemory;
   if (!TopHasRoom(size, align)) {
-    const Status status = GrowTop(size + worst_pad);
+    // A small request needs room above it to take the high end: it grows the heap by a page at
+    // least, even with growth 0 (the rest becomes a free chunk that the next requests split).
+    const Granules small_need = static_cast<Granules>(kSegregationRoom >> granule_shift_);
+    const Status status = GrowTop(IsSmall(size, align) && size < small_need ? small_need : size + worst_pad);
     if (status != Status::kOk) return status;
   }
   Segment& last = segments_.back();

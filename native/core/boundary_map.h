@@ -82,13 +82,15 @@ class BoundaryMap {
   // For Heap::Check: the first summary bit that disagrees with the words below it, or nullptr.
   const char* CheckSummaries() const;
 
- private:
-  static constexpr int kMaxSummaryLevels = 5;  // 2^26 words -> 2^20 -> 2^14 -> 2^8 -> 4 -> 1
-
   struct Word {
     uint64_t starts;  // bit b: a chunk starts at granule 64 * index + b
     uint64_t frees;   // bit b: ...and it is free (a subset of `starts`)
   };
+  // The word holding `pos`, for a fast path that reads and sets its bits directly.
+  Word& WordOf(Granules pos) { return words_[pos >> 6]; }
+
+ private:
+  static constexpr int kMaxSummaryLevels = 5;  // 2^26 words -> 2^20 -> 2^14 -> 2^8 -> 4 -> 1
 
   void MarkWordOccupied(uint32_t word);
   void MarkWordEmpty(uint32_t word);

@@ -6,6 +6,44 @@
 namespace ma {
 
 Status Heap::Free(uintptr_t address) {
+  // The common cases in one pass over one word of bits: a live chunk of the last segment that
+  // ends in the same word, and is deferred (best fit) or marked free (bump).
+  if (!segments_.empty() && quarantined_.empty()) {
+    Segment& last = segments_.back();
+    const uintptr_t offset = address - base_address_;
+    const uint64_t position = offset >> granule_shift_;
+    if ((offset & (granule() - 1)) == 0 && position - last.start < static_cast<uint64_t>(last.top - last.start)) {
+      const Granules pos = static_cast<Granules>(position);
+      BoundaryMap::Word& word = bounds_.WordOf(pos);
+      const uint64_t bit = uint64_t{1} << (pos & 63);
+      const uint64_t above = word.starts & (~uint64_t{1} << (pos & 63));
+      if ((word.starts & ~word.frees & bit) != 0 && above != 0) {
+        const Granules size = static_cast<Granules>(__builtin_ctzll(above)) - (pos & 63);
+        if (bump_) {
+          word.frees |= bit;  // not the last chunk: bump only marks it
+          ++bump_free_chunks_;
+          bump_free_granules_ += size;
+          --live_chunks_;
+          ++frees_;
+          live_granules_ -= size;
+          return Status::kOk;
+        }
+        if (size < defer_below_ && free_.deferred_of_size(size) < kDeferredPerSize &&
+            free_.deferred_count() < kDeferredTotal && free_.HasRoomToDefer()) {
+          word.frees |= bit;
+          free_.InsertDeferred(pos, size);
+          --live_chunks_;
+          ++frees_;
+          live_granules_ -= size;
+          return Status::kOk;
+        }
+      }
+    }
+  }
+  return FreeChunk(address);
+}
+
+Status Heap::FreeChunk(uintptr_t address) {
   Segment* segment;
   Granules pos, size;
   const Status status = FindLive(address, &segment, &pos, &size);

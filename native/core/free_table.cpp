@@ -98,6 +98,27 @@ uint32_t FreeTable::Insert(Granules pos, Granules size) {
   return record;
 }
 
+void FreeTable::InsertDeferred(Granules pos, Granules size) {
+  uint32_t record = first_vacant_;
+  if (record != kNoRecord) {
+    first_vacant_ = records_[record].bin_next;
+  } else {
+    record = static_cast<uint32_t>(records_.size());
+    records_.PushBack(FreeRecord{});
+  }
+  const uint32_t head = small_heads_[size];
+  uint32_t& page_first = by_page_[pos >> 6];
+  deferred_.PushBack(record);
+  records_[record] = FreeRecord{pos, size, kNoRecord, head, page_first, static_cast<uint32_t>(deferred_.size())};
+  page_first = record;
+  if (head != kNoRecord) records_[head].bin_prev = record;
+  else MarkSmallOccupied(size);
+  small_heads_[size] = record;
+  ++deferred_per_size_[size];
+  ++count_;
+  granules_ += size;
+}
+
 void FreeTable::Remove(uint32_t record) {
   if (records_[record].deferred != 0) ClearDeferred(record);
   UnlinkFromBin(record);
@@ -129,6 +150,14 @@ Granules FreeTable::TakeSmallHead(Granules size) {
 void FreeTable::Resize(uint32_t record, Granules size) {
   FreeRecord& resized = records_[record];
   if (resized.size == size) return;
+  if (resized.size >= kSmallSizes && size >= kSmallSizes && resized.bin_prev == kNoRecord &&
+      resized.bin_next == kNoRecord && large_heads_.Find(size) == SizeIndex::kNone) {
+    // Alone in its bin and moving to an empty one: the trie relabels its key.
+    large_heads_.Rekey(resized.size, size, record);
+    granules_ += static_cast<uint64_t>(size) - resized.size;
+    resized.size = size;
+    return;
+  }
   UnlinkFromBin(record);
   granules_ += static_cast<uint64_t>(size) - resized.size;
   resized.size = size;

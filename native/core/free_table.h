@@ -58,6 +58,13 @@ class FreeTable {
   }
 
   uint32_t Insert(Granules pos, Granules size);
+  // True when InsertDeferred of a small size cannot need memory: a record slot and a deferred-
+  // list entry are at hand.
+  bool HasRoomToDefer() const {
+    return (first_vacant_ != kNoRecord || records_.size() < records_.capacity()) && deferred_.size() < deferred_.capacity();
+  }
+  // Insert + MarkDeferred for a size below kDeferredSizes, when HasRoomToDefer: free's fast path.
+  void InsertDeferred(Granules pos, Granules size);
   void Remove(uint32_t record);
   // Best fit's exact hit: unlinks the head of small size `size` (not empty) and returns its start.
   Granules TakeSmallHead(Granules size);

@@ -125,6 +125,7 @@ class Heap {
   bool Check(std::string* problem) const;
 
   const HeapOptions& options() const { return options_; }
+  uint64_t bytes_released() const { return bytes_released_; }  // Stats().bytes_released, cheaply
   uint32_t granule() const { return options_.alignment; }
 
  private:
@@ -168,6 +169,7 @@ class Heap {
   bool IsSmall(Granules size, uint64_t align) const { return size <= small_granules_ && align == 0; }
 
   // ---- free.cpp
+  Status FreeChunk(uintptr_t address);  // Free's general path
   // Frees the live chunk [pos, pos + size): deferred, or merged with its free neighbours.
   void ReleaseChunk(Segment& segment, Granules pos, Granules size);
   // Bump's release: no merging but the roll-back of its top.

@@ -11,6 +11,8 @@ constexpr uint64_t kMaxChunkGranules = 0x7FFFFFFFu;
 constexpr uint64_t kMaxPosition = 0xFFFFFFF0u;
 constexpr uint64_t kDefaultMmapReserve = uint64_t{64} << 30;
 constexpr uint64_t kMaxGrowth = uint64_t{1} << 40;
+// A small request with segregation grows the heap by at least this much (see TakeFromTop).
+constexpr uint64_t kSegregationRoom = 4096;
 // Automatic trims adapt the threshold upward, at most this far (an explicit Trim() takes all).
 constexpr uint64_t kMaxAdaptiveTrimThreshold = uint64_t{32} << 20;
 

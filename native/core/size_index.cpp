@@ -86,6 +86,17 @@ void SizeIndex::Remove(uint32_t size) {
   }
 }
 
+void SizeIndex::Rekey(uint32_t from, uint32_t to, uint32_t value) {
+  if ((from >> 6) != (to >> 6)) {
+    Remove(from);
+    Insert(to, value);
+    return;
+  }
+  Node& leaf = nodes_[Leaf(from)];
+  leaf.occupied = (leaf.occupied & ~(uint64_t{1} << (from & 63))) | (uint64_t{1} << (to & 63));
+  leaf.child[to & 63] = value;
+}
+
 uint32_t SizeIndex::Descend(uint32_t node, int level, uint32_t prefix, bool lowest, uint32_t* found_size,
                             uint64_t* steps) const {
   for (;; ++level) {

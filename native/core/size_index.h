@@ -37,6 +37,9 @@ class SizeIndex {
   void Insert(uint32_t size, uint32_t value);
   // `size` must be present.
   void Remove(uint32_t size);
+  // Remove(from) + Insert(to, value), `to` absent; room reserved. A chunk carved a little at a
+  // time changes its key within one leaf node nearly always, and that costs one descent.
+  void Rekey(uint32_t from, uint32_t to, uint32_t value);
   // The smallest size >= `size` and its value; kNone when there is none. Adds the nodes it reads
   // to *steps.
   uint32_t Successor(uint32_t size, uint32_t* found_size, uint64_t* steps) const;

@@ -4,11 +4,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { AllocatorError, createHeap, type HeapOptions } from '../../lib/index'
-import { closeHeaps, expectError, expectFailureLeavesHeap, nativeHeap, skipUnlessBreakCanRise, testing } from './helpers'
+import { closeHeaps, coreStats, expectError, expectFailureLeavesHeap, layout, nativeHeap, skipUnlessBreakCanRise, testing } from './helpers'
 
 afterEach(closeHeaps)
 
-/** A heap with live chunks, free chunks (one of them just freed) and a top; brk or mmap. */
+/**
+ * A heap with live chunks, free chunks (one of them just freed) and a top; brk or mmap. Best fit
+ * defers small frees: two of the free chunks are deferred, one of them bordering a merged free
+ * chunk, so a failed call that merged anything would show in chunks() and stats().
+ */
 function busyHeap(options: HeapOptions = {}) {
   const heap = nativeHeap({ source: 'mmap', growth: 65536, trimThreshold: Infinity, ...options })
   const live = heap.raw.alloc(100)
@@ -20,7 +24,7 @@ function busyHeap(options: HeapOptions = {}) {
   heap.raw.free(freed)
   // A search has run, so that a failed one would show in searchSteps.
   heap.raw.free(heap.raw.alloc(8))
-  expect(heap.stats()).toMatchObject({ liveChunks: 3, freeChunks: 2 })
+  expect(coreStats(heap)).toMatchObject({ liveChunks: 3, freeChunks: 3, deferredChunks: 2 })
   heap.check()
   return { heap, live, freed, other }
 }
@@ -175,7 +179,8 @@ describe('addresses', () => {
   })
 
   it('a chunk that merged away no longer exists: freeing its address again is ERR_INVALID_POINTER', () => {
-    const heap = nativeHeap({ source: 'mmap', trimThreshold: Infinity })
+    // first-fit merges every free at once (best fit defers small ones: see the next test).
+    const heap = nativeHeap({ source: 'mmap', strategy: 'first-fit', trimThreshold: Infinity })
     const a = heap.raw.alloc(32)
     const b = heap.raw.alloc(32)
     heap.raw.alloc(16)
@@ -185,6 +190,40 @@ describe('addresses', () => {
     expectFailureLeavesHeap(heap, () => heap.raw.free(a), 'ERR_DOUBLE_FREE')
     const c = heap.raw.alloc(4096) // the last chunk: freeing it merges it into the top
     heap.raw.free(c)
+    expectFailureLeavesHeap(heap, () => heap.raw.free(c), 'ERR_INVALID_POINTER')
+  })
+
+  it('best fit: a deferred chunk is still a free chunk start (ERR_DOUBLE_FREE) until it merges away', () => {
+    const heap = nativeHeap({ source: 'mmap', trimThreshold: Infinity })
+    const a = heap.raw.alloc(32)
+    const b = heap.raw.alloc(32)
+    const s = heap.raw.alloc(16)
+    heap.raw.free(a)
+    heap.raw.free(b) // deferred: not merged into a
+    expect(layout(heap, a)).toEqual([
+      [0, 32, 'deferred'],
+      [32, 32, 'deferred'],
+      [64, 16, 'live'],
+    ])
+    for (const address of [a, b]) {
+      expectFailureLeavesHeap(heap, () => heap.raw.free(address), 'ERR_DOUBLE_FREE')
+      expectFailureLeavesHeap(heap, () => heap.raw.realloc(address, 16), 'ERR_DOUBLE_FREE')
+      expectFailureLeavesHeap(heap, () => heap.raw.sizeOf(address), 'ERR_DOUBLE_FREE')
+    }
+    // trim() merges the deferred chunks, and gives back the wilderness above the live separator.
+    expect(heap.trim()).toBe(65536 - 80)
+    expect(layout(heap, a)).toEqual([
+      [0, 64, 'free'],
+      [64, 16, 'live'],
+    ])
+    expectFailureLeavesHeap(heap, () => heap.raw.free(b), 'ERR_INVALID_POINTER')
+    expectFailureLeavesHeap(heap, () => heap.raw.sizeOf(b), 'ERR_INVALID_POINTER')
+    expectFailureLeavesHeap(heap, () => heap.raw.free(a), 'ERR_DOUBLE_FREE')
+    // A chunk of 64 granules or more is never deferred: the last one merges into the top at once.
+    const c = heap.raw.alloc(1024)
+    expect(c).toBe(s + 16)
+    heap.raw.free(c)
+    expect(coreStats(heap)).toMatchObject({ deferredChunks: 0, topBytes: 65536, heapBytes: 80 + 65536 })
     expectFailureLeavesHeap(heap, () => heap.raw.free(c), 'ERR_INVALID_POINTER')
   })
 

@@ -41,7 +41,7 @@ describe('the mmap source', () => {
     expect(heap.raw.alloc(80)).toBe(h2)
     expect(heap.raw.alloc(50)).toBe(h1)
     expect(layout(heap, h0)).toEqual([
-      [0, 96, 'free'],
+      [0, 96, 'deferred'], // best fit keeps a small freed chunk unmerged
       [s0 - h0, 16, 'live'],
       [h1 - h0, 64, 'live'],
       [s1 - h0, 16, 'live'],
@@ -134,9 +134,9 @@ describe('maxHeapBytes on the mmap source', () => {
     expectFailureLeavesHeap(heap, () => heap.raw.realloc(chunks[0], 40 * KiB), 'ERR_OUT_OF_MEMORY')
     expectFailureLeavesHeap(heap, () => heap.raw.realloc(chunks[8], 40 * KiB), 'ERR_OUT_OF_MEMORY')
     expect(heap.raw.sizeOf(chunks[0])).toBe(CHUNK)
-    // What does fit still works: exact fits in the free chunks, lowest first, then exactly the
-    // rest of the top.
-    expect([heap.raw.alloc(CHUNK), heap.raw.alloc(CHUNK), heap.raw.alloc(CHUNK)]).toEqual([chunks[2], chunks[4], chunks[6]])
+    // What does fit still works: exact fits in the free chunks, the most recently freed first
+    // (best fit's bins are LIFO), then exactly the rest of the top.
+    expect([heap.raw.alloc(CHUNK), heap.raw.alloc(CHUNK), heap.raw.alloc(CHUNK)]).toEqual([chunks[6], chunks[4], chunks[2]])
     const last = heap.raw.alloc(12 * KiB)
     expect(last).toBe(chunks[8] + CHUNK)
     expect(heap.stats()).toMatchObject({ heapBytes: CAP, topBytes: 0 })

@@ -25,6 +25,13 @@ interface Row {
   sizes: number[]
   /** Offset of the top (the wilderness) after the row. */
   top: number
+  /** Best fit with merging on: a freed hole of fewer than 64 granules stays a deferred chunk. */
+  defers: boolean
+}
+
+/** The state chunks() gives a freed, untouched hole of `size` bytes (16-byte granules). */
+function holeState(row: Row, size: number): 'free' | 'deferred' {
+  return row.defers && size < 64 * 16 ? 'deferred' : 'free'
 }
 
 /**
@@ -48,14 +55,14 @@ function craft(strategy: StrategyName, sizes: number[], freeOrder: number[], opt
   }
   for (const i of freeOrder) heap.raw.free(base + holes[i])
   heap.check()
-  return { heap, base, holes, sizes, top: offset }
+  return { heap, base, holes, sizes, top: offset, defers: strategy === 'best-fit' && options.coalesce !== false }
 }
 
 /** The row's layout with the chunks at `taken` (index -> size taken) cut out of their holes. */
 function rowLayout(row: Row, free: Set<number>): Layout {
   const out: Layout = []
   row.sizes.forEach((size, i) => {
-    out.push([row.holes[i], size, free.has(i) ? 'free' : 'live'])
+    out.push([row.holes[i], size, free.has(i) ? holeState(row, size) : 'live'])
     out.push([row.holes[i] + size, SEP, 'live'])
   })
   return out
@@ -108,7 +115,8 @@ describe('placement on a crafted free table', () => {
 
   // [strategy, request, hole taken or 'top', exact search steps or undefined for an indexed bound]
   const cases: Array<[StrategyName, number, number | 'top', number | undefined]> = [
-    // An exact fit: best fit takes the lowest-addressed exact hole through the index ...
+    // An exact fit: best fit takes the most recently freed exact hole (H2, freed after H4)
+    // through the index ...
     ['best-fit', 48, 2, undefined],
     // ... the original note's scan stops at the first exact fit in table order (slot 1), even
     // though a fitting 128 came before it in the table.
@@ -118,8 +126,9 @@ describe('placement on a crafted free table', () => {
     ['next-fit', 48, 0, 6],
     ['worst-fit', 48, 5, undefined],
     ['bump', 48, 'top', 0],
-    // No exact fit: the smallest that fits. Ties: best fit takes the lowest address (H1), the
-    // linear scan keeps the first one in table order (H3) and scans all six records.
+    // No exact fit: the smallest that fits. Ties: best fit takes the most recently freed (H1,
+    // freed after H3), the linear scan keeps the first one in table order (H3) and scans all six
+    // records.
     ['best-fit', 100, 1, undefined],
     ['best-fit-linear', 100, 3, 6],
     ['first-fit', 100, 1, 6],
@@ -149,6 +158,9 @@ describe('placement on a crafted free table', () => {
       let expected = rowLayout(row, allFree)
       if (hole === 'top') {
         expect(offset).toBe(row.top)
+        // No free chunk fits: the deferred ones are merged (each between live separators, so
+        // each stays its own free chunk) before the top is carved.
+        expected = expected.map(([at, size, state]) => [at, size, state === 'deferred' ? 'free' : state])
         expected.push([row.top, granules, 'live'])
       } else {
         expect(offset).toBe(row.holes[hole])
@@ -168,12 +180,18 @@ describe('placement on a crafted free table', () => {
     })
   }
 
-  it('best-fit: equal exact holes go lowest address first, whatever the free order', () => {
-    const row = craft('best-fit', [32, 32, 32, 32], [3, 1, 2, 0])
-    const picks = [0, 1, 2, 3].map(() => allocAt(row, 32)[0])
-    expect(picks).toEqual([row.holes[0], row.holes[1], row.holes[2], row.holes[3]])
-    expect(allocAt(row, 32)[0]).toBe(row.top)
-  })
+  // Best fit's bins are LIFO (native/core/free_table.h, "Tie rule"): among equal sizes the most
+  // recently freed chunk is taken, whatever the addresses. 32-byte holes are deferred chunks,
+  // 2 KiB ones merged at once (a directly indexed bin), 80 KiB ones in the size trie's bins; all
+  // follow the rule.
+  for (const size of [32, 2048, 80 * 1024]) {
+    it(`best-fit: equal exact holes of ${size} bytes go most recently freed first, whatever their addresses`, () => {
+      const row = craft('best-fit', [size, size, size, size], [3, 1, 2, 0])
+      const picks = [0, 1, 2, 3].map(() => allocAt(row, size)[0])
+      expect(picks).toEqual([row.holes[0], row.holes[2], row.holes[1], row.holes[3]])
+      expect(allocAt(row, size)[0]).toBe(row.top)
+    })
+  }
 
   it('best-fit-linear: equal exact holes go in table order (the order they were freed)', () => {
     const row = craft('best-fit-linear', [32, 32, 32, 32], [3, 1, 2, 0])
@@ -190,14 +208,16 @@ describe('placement on a crafted free table', () => {
   it('best-fit-linear: vacant slots are reused, so a chunk freed later can come first', () => {
     const run = (strategy: StrategyName): number[] => {
       const row = craft(strategy, [32, 32, 32], [0, 1]) // slots: H0, H1
-      const first = allocAt(row, 32) // H0 either way; the linear table's slot 0 becomes vacant
+      const first = allocAt(row, 32) // the linear scans: H0, and the table's slot 0 becomes vacant
       row.heap.raw.free(row.base + row.holes[2]) // H2 takes the vacant slot 0
       const second = allocAt(row, 32)
       return [first[0], second[0], second[1]].map((v, i) => (i < 2 ? row.holes.indexOf(v) : v))
     }
-    // The scan meets H2 in slot 0 first and stops there (one record read); best fit takes H1.
+    // The scan meets H2 in slot 0 first and stops there (one record read); first fit takes the
+    // lower H1. Best fit's bins are LIFO: it takes H1 first (freed after H0), then H2.
     expect(run('best-fit-linear')).toEqual([0, 2, 1])
-    expect(run('best-fit').slice(0, 2)).toEqual([0, 1])
+    expect(run('first-fit').slice(0, 2)).toEqual([0, 1])
+    expect(run('best-fit').slice(0, 2)).toEqual([1, 2])
   })
 
   it('best-fit: an exact fit beats a smaller-address larger hole, and splitting keeps the rest', () => {
@@ -205,7 +225,7 @@ describe('placement on a crafted free table', () => {
     expect(allocAt(row, 80)[0]).toBe(row.holes[2])
     expect(allocAt(row, 40)[0]).toBe(row.holes[1]) // 48 bytes from the 64: the smallest that fits
     expect(layout(row.heap, row.base)).toEqual([
-      [row.holes[0], 96, 'free'],
+      [row.holes[0], 96, 'deferred'], // freed and untouched: best fit has not merged it
       [row.holes[0] + 96, SEP, 'live'],
       [row.holes[1], 48, 'live'],
       [row.holes[1] + 48, 16, 'free'],
@@ -246,11 +266,13 @@ describe('placement on a crafted free table', () => {
     expect(run('next-fit')).toEqual([-48, 0, 32])
   })
 
-  it('worst-fit: the largest chunk, ties to the lowest address; the top when the largest is too small', () => {
+  it('worst-fit: the largest chunk, ties to the most recently binned; the top when the largest is too small', () => {
     const row = craft('worst-fit', [256, 32, 256], [2, 1, 0])
-    expect(allocAt(row, 16)[0]).toBe(row.holes[0])
+    expect(allocAt(row, 16)[0]).toBe(row.holes[0]) // two 256s: H0, freed last
     expect(allocAt(row, 16)[0]).toBe(row.holes[2]) // 256 beats the 240 left in H0
-    expect(allocAt(row, 16)[0]).toBe(row.holes[0] + 16) // two 240s left: the lower one
+    // Two 240s left: H2's, the remainder put into the bin last (H0's went in before it).
+    expect(allocAt(row, 16)[0]).toBe(row.holes[2] + 16)
+    expect(allocAt(row, 16)[0]).toBe(row.holes[0] + 16)
     expect(allocAt(row, 512)[0]).toBe(row.top)
   })
 
@@ -285,7 +307,7 @@ describe('placement on a crafted free table', () => {
       const [offset] = allocAt(row, 64, 256)
       expect(offset, strategy).toBe(256)
       expect(layout(row.heap, row.base), strategy).toEqual([
-        [0, 48, 'free'],
+        [0, 48, holeState(row, 48)], // best fit: deferred
         [48, SEP, 'live'],
         [64, 192, 'free'], // the pad
         [256, 64, 'live'],

@@ -13,8 +13,8 @@
  * replaces them all.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { AllocatorError, Handle, Heap } from '../../lib/index'
-import { closeHeaps, nativeHeap, prng, STRATEGIES, testing, type StrategyName } from './helpers'
+import type { AllocatorError, Handle, Heap, HeapStats } from '../../lib/index'
+import { closeHeaps, coreChunks, coreStats, nativeHeap, prng, STRATEGIES, testing, type CoreChunk, type CoreStats, type StrategyName } from './helpers'
 
 afterEach(closeHeaps)
 
@@ -24,6 +24,10 @@ const TARGET_LIVE = 500
 const GRANULE = 16
 const MAX_SIZE = 65_536
 const ALIGNS = [32, 64, 256, 4096, 65536]
+/** Deferred merging's bounds (native/core/heap.h): sizes below 64 granules, 32 a size, 512 in all. */
+const DEFERRED_GRANULES = 64
+const DEFERRED_PER_SIZE = 32
+const DEFERRED_TOTAL = 512
 
 /** Contents of every chunk: PATTERN[pat .. pat + size) for the chunk's own `pat`. */
 const PATTERN = Buffer.alloc(MAX_SIZE + 65_536)
@@ -73,8 +77,13 @@ interface RunOptions {
   granule?: number
   /** With split: usable sizes are exactly the request rounded up; without, they may be larger. */
   exact?: boolean
-  /** maxHeapBytes is set: ERR_OUT_OF_MEMORY is an expected answer (that must change nothing). */
+  /**
+   * maxHeapBytes is set: ERR_OUT_OF_MEMORY is an expected answer, that must change nothing but
+   * merge the deferred chunks (see Run.checkFailure).
+   */
   mayRunOut?: boolean
+  /** The heap was made with coalesce: false. */
+  coalesce?: boolean
 }
 
 class Run {
@@ -85,6 +94,10 @@ class Run {
   readonly granule: number
   readonly exact: boolean
   readonly mayRunOut: boolean
+  /** Best fit with merging on keeps small freed chunks deferred; every other heap never does. */
+  readonly defers: boolean
+  /** The most deferred chunks any checkpoint saw. */
+  maxDeferred = 0
   targetLive = TARGET_LIVE
   ops = 0
   counts = { alloc: 0, free: 0, realloc: 0, aligned: 0, zero: 0, resets: 0, moved: 0, outOfMemory: 0 }
@@ -95,6 +108,7 @@ class Run {
     this.granule = options.granule ?? GRANULE
     this.exact = options.exact ?? true
     this.mayRunOut = options.mayRunOut ?? false
+    this.defers = heap.strategy === 'best-fit' && options.coalesce !== false
   }
 
   /** Runs `operation`; an allowed ERR_OUT_OF_MEMORY returns false. */
@@ -103,16 +117,44 @@ class Run {
       operation()
       return true
     }
-    const before = JSON.stringify(this.heap.stats())
+    const before = coreStats(this.heap)
     try {
       operation()
       return true
     } catch (error) {
       if ((error as { code?: string }).code !== 'ERR_OUT_OF_MEMORY') throw error
-      const after = JSON.stringify(this.heap.stats())
-      if (after !== before) this.fail(`a failed call changed stats(): ${before} -> ${after}`)
+      this.checkFailure(before)
       this.counts.outOfMemory++
       return false
+    }
+  }
+
+  /**
+   * A heap fails for lack of a fitting chunk only after merging every deferred chunk (DESIGN.md,
+   * "Deferred merging"); nothing else may change. The live chunks are the model's, and with no
+   * deferred chunk left check() admits no two adjacent free chunks and no free chunk below the
+   * wilderness: so the free chunks are exactly what merging the old ones gives.
+   */
+  checkFailure(before: CoreStats): void {
+    const after = coreStats(this.heap)
+    const mergeable = new Set(['freeChunks', 'freeBytes', 'largestFreeChunk', 'topBytes', 'deferredChunks'])
+    const changed = Object.keys(before).filter((key) => !mergeable.has(key) && before[key as keyof CoreStats] !== after[key as keyof CoreStats])
+    if (changed.length > 0) this.fail(`a failed call changed ${changed.join(', ')}: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`)
+    if (after.deferredChunks !== 0) this.fail(`a failed call left ${after.deferredChunks} deferred chunks unmerged`)
+    if (after.freeBytes + after.topBytes !== before.freeBytes + before.topBytes || after.freeChunks > before.freeChunks) {
+      this.fail(`a failed call did more than merge free chunks: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`)
+    }
+    if (before.deferredChunks === 0 && JSON.stringify(after) !== JSON.stringify(before)) {
+      this.fail(`a failed call changed stats() with nothing to merge: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`)
+    }
+    try {
+      this.heap.check()
+    } catch (error) {
+      this.fail(String(error))
+    }
+    const live = this.heap.chunks().filter((c) => c.state === 'live')
+    if (live.length !== this.model.byAddress.size || live.some((c) => this.model.usable.get(c.address) !== c.size)) {
+      this.fail('a failed call changed the live chunks')
     }
   }
 
@@ -243,7 +285,7 @@ class Run {
     } catch (error) {
       this.fail(String(error))
     }
-    const chunks = this.heap.chunks()
+    const chunks = coreChunks(this.heap)
     const live = chunks.filter((c) => c.state === 'live')
     const free = chunks.filter((c) => c.state === 'free')
     if (live.length !== this.model.byAddress.size) this.fail(`chunks() lists ${live.length} live chunks, the model ${this.model.byAddress.size}`)
@@ -274,6 +316,7 @@ class Run {
     if (stats.freeChunks !== free.length || stats.freeBytes !== freeBytes || stats.largestFreeChunk !== largest) {
       this.fail(`stats() says ${stats.freeChunks} free chunks of ${stats.freeBytes} bytes (largest ${stats.largestFreeChunk}), chunks() ${free.length} of ${freeBytes} (largest ${largest})`)
     }
+    this.checkDeferred(chunks, stats)
     // heapBytes = live + free + top + the alignment pads of segments (none on mmap).
     const accounted = stats.liveBytes + stats.freeBytes + stats.topBytes
     if (this.heap.source === 'mmap' ? stats.heapBytes !== accounted : stats.heapBytes < accounted) {
@@ -283,6 +326,23 @@ class Run {
     if (chunks.length > 0 && (chunks[0].address < stats.heapStart || chunks[chunks.length - 1].address >= stats.heapEnd)) {
       this.fail('a chunk lies outside [heapStart, heapEnd)')
     }
+  }
+
+  /** Deferred chunks: only where the heap defers, small, within their bounds, and counted. */
+  checkDeferred(chunks: CoreChunk[], stats: HeapStats): void {
+    const deferred = chunks.filter((c) => c.deferred === true)
+    const counted = (stats as CoreStats).deferredChunks
+    this.maxDeferred = Math.max(this.maxDeferred, counted)
+    if (counted !== deferred.length) this.fail(`stats() counts ${counted} deferred chunks, chunks() lists ${deferred.length}`)
+    if (!this.defers && deferred.length > 0) this.fail(`a heap that never defers lists ${deferred.length} deferred chunks`)
+    if (deferred.length > DEFERRED_TOTAL) this.fail(`${deferred.length} deferred chunks, more than ${DEFERRED_TOTAL}`)
+    const perSize = new Map<number, number>()
+    for (const chunk of deferred) {
+      if (chunk.state !== 'free') this.fail(`a ${chunk.state} chunk at 0x${chunk.address.toString(16)} is marked deferred`)
+      if (chunk.size >= DEFERRED_GRANULES * this.granule) this.fail(`a deferred chunk of ${chunk.size} bytes: deferral is for fewer than ${DEFERRED_GRANULES} granules`)
+      perSize.set(chunk.size, (perSize.get(chunk.size) ?? 0) + 1)
+    }
+    for (const [size, count] of perSize) if (count > DEFERRED_PER_SIZE) this.fail(`${count} deferred chunks of ${size} bytes, more than ${DEFERRED_PER_SIZE}`)
   }
 
   step(resetEvery: number): void {
@@ -325,6 +385,9 @@ describe('randomized runs against a model', () => {
       expect(stats.reallocs).toBe(run.counts.realloc)
       expect(stats.allocs).toBe(run.counts.alloc)
       expect(stats.frees).toBe(run.counts.free)
+      // Only best fit defers, and it does defer: the bound checks above ran on real deferred chunks.
+      if (strategy === 'best-fit') expect(run.maxDeferred).toBeGreaterThan(0)
+      else expect(run.maxDeferred).toBe(0)
       if (strategy !== 'bump') expect(stats.searchSteps).toBeGreaterThan(0)
       else expect(stats.searchSteps).toBe(0)
     })
@@ -333,15 +396,16 @@ describe('randomized runs against a model', () => {
   const VARIANT_OPS = 20_000
   const variants: Array<[string, Parameters<typeof nativeHeap>[0], RunOptions]> = [
     ['best-fit, split: false', { strategy: 'best-fit', split: false }, { exact: false }],
-    ['first-fit, coalesce: false', { strategy: 'first-fit', coalesce: false }, {}],
-    ['best-fit-linear, split and coalesce off', { strategy: 'best-fit-linear', split: false, coalesce: false }, { exact: false }],
+    ['first-fit, coalesce: false', { strategy: 'first-fit', coalesce: false }, { coalesce: false }],
+    ['best-fit-linear, split and coalesce off', { strategy: 'best-fit-linear', split: false, coalesce: false }, { exact: false, coalesce: false }],
     ['next-fit, alignment 8', { strategy: 'next-fit', alignment: 8 }, { granule: 8 }],
     ['worst-fit, alignment 4096', { strategy: 'worst-fit', alignment: 4096 }, { granule: 4096 }],
     ['best-fit, growth 0 and trimThreshold 0 (the end moves on nearly every call)', { growth: 0, trimThreshold: 0 }, {}],
     ['best-fit, segregateSmall 64 (small requests at the high end)', { segregateSmall: 64, growth: 4096 }, {}],
     ['first-fit, segregateSmall 256 with split: false (segregation off)', { strategy: 'first-fit', segregateSmall: 256, split: false }, { exact: false }],
     ['best-fit, maxHeapBytes 1 MiB (allocations fail now and then)', { maxHeapBytes: 1 << 20, growth: 0 }, { mayRunOut: true }],
-    ['first-fit, maxHeapBytes 1 MiB, coalesce: false', { strategy: 'first-fit', maxHeapBytes: 1 << 20, coalesce: false }, { mayRunOut: true }],
+    ['first-fit, maxHeapBytes 1 MiB, coalesce: false', { strategy: 'first-fit', maxHeapBytes: 1 << 20, coalesce: false }, { mayRunOut: true, coalesce: false }],
+    ['best-fit, coalesce: false (never defers)', { strategy: 'best-fit', coalesce: false }, { coalesce: false }],
   ]
   variants.forEach(([name, options, runOptions], index) => {
     const seed = seedFor(10 + index)

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Handle, Heap, HeapOptions } from '../../lib/index'
-import { closeHeaps, expectError, layout, MiB, nativeHeap } from './helpers'
+import { closeHeaps, coreStats, expectError, layout, MiB, nativeHeap } from './helpers'
 
 afterEach(closeHeaps)
 
@@ -43,15 +43,16 @@ describe('realloc in place', () => {
     expectPattern(b, 1, 64)
     expect(layout(heap, b.address)).toEqual([
       [0, 64, 'live'],
-      [64, 192, 'free'],
+      [64, 192, 'deferred'], // best fit keeps a small freed piece unmerged: still a free chunk
       [256, 16, 'live'],
     ])
     expect(heap.stats()).toMatchObject({ reallocs: 1, liveBytes: 80, liveChunks: 2, freeBytes: 192, freeChunks: 1 })
     heap.check()
   })
 
+  // first-fit merges every freed piece at once; best fit defers pieces under 64 granules.
   it('shrinks in place next to a free chunk: the tail merges with it', () => {
-    const heap = heapWith()
+    const heap = heapWith({ strategy: 'first-fit' })
     const a = heap.alloc(256)
     fill(a, 2)
     const b = heap.raw.alloc(64)
@@ -68,8 +69,37 @@ describe('realloc in place', () => {
     heap.check()
   })
 
-  it('shrinks in place at the top: the tail goes into the wilderness', () => {
+  it('best fit: a small shrunk-off tail is deferred beside the free chunk, and merges with it on trim()', () => {
     const heap = heapWith()
+    const a = heap.alloc(256)
+    fill(a, 2)
+    const b = heap.raw.alloc(64)
+    heap.raw.alloc(16)
+    heap.raw.free(b)
+    const c = heap.realloc(a, 100)
+    expect(c.address).toBe(a.address)
+    expectPattern(c, 2, 100)
+    expect(layout(heap, c.address)).toEqual([
+      [0, 112, 'live'],
+      [112, 144, 'deferred'],
+      [256, 64, 'deferred'],
+      [320, 16, 'live'],
+    ])
+    expect(coreStats(heap)).toMatchObject({ freeChunks: 2, deferredChunks: 2, freeBytes: 208 })
+    heap.check()
+    heap.trim()
+    expect(layout(heap, c.address)).toEqual([
+      [0, 112, 'live'],
+      [112, 208, 'free'],
+      [320, 16, 'live'],
+    ])
+    expect(coreStats(heap)).toMatchObject({ freeChunks: 1, deferredChunks: 0, freeBytes: 208 })
+    expectPattern(c, 2, 100)
+    heap.check()
+  })
+
+  it('shrinks in place at the top: the tail goes into the wilderness', () => {
+    const heap = heapWith({ strategy: 'first-fit' })
     const a = heap.alloc(1000)
     fill(a, 3)
     const c = heap.realloc(a, 10)
@@ -78,6 +108,35 @@ describe('realloc in place', () => {
     expect(layout(heap, c.address)).toEqual([[0, 16, 'live']])
     expect(heap.stats()).toMatchObject({ topBytes: GROWTH - 16, freeChunks: 0 })
     heap.check()
+  })
+
+  it('best fit: a tail under 64 granules stays deferred at the top until trim(); a larger one goes into the wilderness at once', () => {
+    const heap = heapWith()
+    const a = heap.alloc(1024)
+    fill(a, 3)
+    const c = heap.realloc(a, 10) // a 1008-byte tail: 63 granules
+    expect(c.address).toBe(a.address)
+    expectPattern(c, 3, 10)
+    expect(layout(heap, c.address)).toEqual([
+      [0, 16, 'live'],
+      [16, 1008, 'deferred'],
+    ])
+    expect(coreStats(heap)).toMatchObject({ topBytes: GROWTH - 1024, freeChunks: 1, deferredChunks: 1 })
+    heap.check()
+    expect(heap.trim()).toBe(GROWTH - 16) // merged into the wilderness, which goes back
+    expect(layout(heap, c.address)).toEqual([[0, 16, 'live']])
+    expect(coreStats(heap)).toMatchObject({ topBytes: 0, heapBytes: 16, freeChunks: 0, deferredChunks: 0 })
+    heap.check()
+
+    const big = heapWith()
+    const d = big.alloc(1040)
+    fill(d, 4)
+    const e = big.realloc(d, 10) // a 1024-byte tail: 64 granules
+    expect(e.address).toBe(d.address)
+    expectPattern(e, 4, 10)
+    expect(layout(big, e.address)).toEqual([[0, 16, 'live']])
+    expect(coreStats(big)).toMatchObject({ topBytes: GROWTH - 16, freeChunks: 0, deferredChunks: 0 })
+    big.check()
   })
 
   it('split: false keeps the whole chunk on a shrink', () => {
@@ -104,7 +163,7 @@ describe('realloc in place', () => {
     expect(heap.raw.sizeOf(a)).toBe(16)
     expect(layout(heap, a)).toEqual([
       [0, 16, 'live'],
-      [16, 48, 'free'],
+      [16, 48, 'deferred'],
       [64, 16, 'live'],
     ])
   })
@@ -195,7 +254,7 @@ describe('realloc that moves', () => {
     expectPattern(b, 9, 64)
     expect(a.live).toBe(false)
     expect(layout(heap, a.address)).toEqual([
-      [0, 64, 'free'],
+      [0, 64, 'deferred'],
       [64, 16, 'live'],
       [80, 256, 'live'],
     ])
@@ -216,7 +275,7 @@ describe('realloc that moves', () => {
     expect(b.address).toBe(hole)
     expectPattern(b, 10, 64)
     expect(layout(heap, a.address)).toEqual([
-      [0, 64, 'free'],
+      [0, 64, 'deferred'],
       [64, 16, 'live'],
       [80, 256, 'live'],
       [336, 16, 'live'],
@@ -225,7 +284,7 @@ describe('realloc that moves', () => {
   })
 
   it('a following free chunk that is too small is not enough; the freed chunk then merges with it', () => {
-    const heap = heapWith()
+    const heap = heapWith({ strategy: 'first-fit' })
     const a = heap.alloc(64)
     fill(a, 11)
     const b = heap.raw.alloc(32)
@@ -254,15 +313,43 @@ describe('realloc that moves', () => {
   })
 
   it('the old address is dead after a move: free, realloc and sizeOf of it fail', () => {
-    const heap = heapWith()
+    const heap = heapWith({ strategy: 'first-fit' })
     const a = heap.raw.alloc(64)
     heap.raw.alloc(16)
     const b = heap.raw.realloc(a, 256)
     expect(b).not.toBe(a)
     expectError(() => heap.raw.free(a), 'ERR_DOUBLE_FREE')
     expectError(() => heap.raw.realloc(a, 8), 'ERR_DOUBLE_FREE')
+    expectError(() => heap.raw.sizeOf(a), 'ERR_DOUBLE_FREE')
     heap.raw.free(b) // merges into the top
     expectError(() => heap.raw.free(b), 'ERR_INVALID_POINTER')
+    heap.check()
+  })
+
+  it('best fit: the moved-from chunk and a small freed last chunk stay deferred (ERR_DOUBLE_FREE) until trim()', () => {
+    const heap = heapWith()
+    const a = heap.raw.alloc(64)
+    const s = heap.raw.alloc(16)
+    const b = heap.raw.realloc(a, 256)
+    expect(b).toBe(s + 16)
+    heap.raw.free(b) // 16 granules: deferred, though it borders the wilderness
+    expect(layout(heap, a)).toEqual([
+      [0, 64, 'deferred'],
+      [64, 16, 'live'],
+      [80, 256, 'deferred'],
+    ])
+    for (const address of [a, b]) {
+      expectError(() => heap.raw.free(address), 'ERR_DOUBLE_FREE')
+      expectError(() => heap.raw.realloc(address, 8), 'ERR_DOUBLE_FREE')
+      expectError(() => heap.raw.sizeOf(address), 'ERR_DOUBLE_FREE')
+    }
+    expect(heap.trim()).toBe(GROWTH - 80)
+    expect(layout(heap, a)).toEqual([
+      [0, 64, 'free'],
+      [64, 16, 'live'],
+    ])
+    expectError(() => heap.raw.free(b), 'ERR_INVALID_POINTER')
+    expectError(() => heap.raw.free(a), 'ERR_DOUBLE_FREE')
     heap.check()
   })
 })

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { HeapOptions } from '../../lib/index'
-import { closeHeaps, expectError, layout, MiB, nativeHeap } from './helpers'
+import { closeHeaps, coreStats, expectError, layout, MiB, nativeHeap } from './helpers'
 
 afterEach(closeHeaps)
 
@@ -25,7 +25,7 @@ describe('split', () => {
     heap.raw.alloc(16)
     heap.raw.free(a)
     expect(layout(heap, a)).toEqual([
-      [0, 256, 'free'],
+      [0, 256, 'deferred'], // best fit keeps a small freed chunk unmerged
       [256, 16, 'live'],
     ])
     expect(heap.raw.alloc(64)).toBe(a)
@@ -105,8 +105,9 @@ describe('segregateSmall', () => {
     heap.check()
   })
 
+  // first-fit merges the large chunks as they are freed; best fit defers them (see below).
   it('from the top, a small request takes the high end and the rest of the top becomes a free chunk', () => {
-    const heap = heapWith({ segregateSmall: 64 })
+    const heap = heapWith({ strategy: 'first-fit', segregateSmall: 64 })
     const small = heap.raw.alloc(16)
     const start = heap.stats().heapStart
     expect(small).toBe(start + GROWTH - 16)
@@ -118,6 +119,29 @@ describe('segregateSmall', () => {
     expect(large).toEqual([start, start + 448, start + 896])
     for (const address of large) heap.raw.free(address)
     expect(heap.stats().largestFreeChunk).toBe(GROWTH - 32)
+    heap.check()
+  })
+
+  it('best fit: the freed large chunks stay deferred, and make the one hole once merged', () => {
+    const heap = heapWith({ segregateSmall: 64 })
+    const small = heap.raw.alloc(16)
+    const start = heap.stats().heapStart
+    expect(small).toBe(start + GROWTH - 16)
+    const large = [heap.raw.alloc(448), heap.raw.alloc(448)]
+    const middle = heap.raw.alloc(16)
+    large.push(heap.raw.alloc(448))
+    expect(large).toEqual([start, start + 448, start + 896])
+    for (const address of large) heap.raw.free(address)
+    // 448 bytes are 28 granules: each stays a deferred chunk of its own.
+    expect(coreStats(heap)).toMatchObject({ deferredChunks: 3, largestFreeChunk: GROWTH - 1376 })
+    heap.check()
+    expect(heap.trim()).toBe(0) // the top is a live chunk: nothing to give back, but all merged
+    expect(coreStats(heap)).toMatchObject({ deferredChunks: 0, freeChunks: 1, largestFreeChunk: GROWTH - 32 })
+    expect(layout(heap, start)).toEqual([
+      [0, GROWTH - 32, 'free'],
+      [middle - start, 16, 'live'],
+      [small - start, 16, 'live'],
+    ])
     heap.check()
   })
 
@@ -146,8 +170,9 @@ describe('merge', () => {
     return { heap, s0, x, y, z, s1 }
   }
 
+  // first-fit merges at once; best fit defers these small chunks (the best-fit tests below).
   it('a freed chunk merges with free neighbours on both sides', () => {
-    const { heap, s0, x, y, z } = fiveChunks()
+    const { heap, s0, x, y, z } = fiveChunks({ strategy: 'first-fit' })
     heap.raw.free(x)
     heap.raw.free(z)
     expect(layout(heap, s0)).toEqual([
@@ -176,7 +201,7 @@ describe('merge', () => {
   })
 
   it('merges with the chunk below, then the one above', () => {
-    const { heap, s0, x, y, z } = fiveChunks()
+    const { heap, s0, x, y, z } = fiveChunks({ strategy: 'best-fit-linear' })
     heap.raw.free(x)
     heap.raw.free(y) // joins x below it
     expect(layout(heap, s0)).toEqual([
@@ -196,7 +221,7 @@ describe('merge', () => {
   })
 
   it('merges with the chunk above', () => {
-    const { heap, s0, y, z } = fiveChunks()
+    const { heap, s0, y, z } = fiveChunks({ strategy: 'first-fit' })
     heap.raw.free(z)
     heap.raw.free(y) // joins z above it
     expect(layout(heap, s0)).toEqual([
@@ -205,6 +230,51 @@ describe('merge', () => {
       [48, 112, 'free'],
       [160, 16, 'live'],
     ])
+    heap.check()
+  })
+
+  it('best fit: small freed neighbours stay deferred, side by side, until a request needs them merged', () => {
+    const { heap, s0, x, y, z } = fiveChunks()
+    heap.raw.free(x)
+    heap.raw.free(z)
+    heap.raw.free(y)
+    expect(layout(heap, s0)).toEqual([
+      [0, 16, 'live'],
+      [16, 32, 'deferred'],
+      [48, 48, 'deferred'],
+      [96, 64, 'deferred'],
+      [160, 16, 'live'],
+    ])
+    expect(coreStats(heap)).toMatchObject({ freeChunks: 3, freeBytes: 144, largestFreeChunk: 64, deferredChunks: 3 })
+    heap.check()
+    // Each is still a chunk: freeing any again is a double free.
+    for (const address of [x, y, z]) expectError(() => heap.raw.free(address), 'ERR_DOUBLE_FREE')
+    // No single one holds 144 bytes: they are merged first, and the merged chunk is an exact fit
+    // (the wilderness had room, but a free chunk is taken before the top).
+    expect(heap.raw.alloc(144)).toBe(x)
+    expect(coreStats(heap)).toMatchObject({ freeChunks: 0, freeBytes: 0, deferredChunks: 0, heapBytes: GROWTH })
+    heap.check()
+  })
+
+  it('best fit: a freed chunk of 64 granules or more merges at once, taking its deferred neighbours with it', () => {
+    const heap = heapWith()
+    const s0 = heap.raw.alloc(16)
+    const x = heap.raw.alloc(32)
+    const big = heap.raw.alloc(1024)
+    const z = heap.raw.alloc(64)
+    heap.raw.alloc(16)
+    heap.raw.free(x)
+    heap.raw.free(z)
+    expect(coreStats(heap).deferredChunks).toBe(2)
+    heap.raw.free(big)
+    expect(layout(heap, s0)).toEqual([
+      [0, 16, 'live'],
+      [16, 32 + 1024 + 64, 'free'],
+      [1136, 16, 'live'],
+    ])
+    expect(coreStats(heap)).toMatchObject({ freeChunks: 1, deferredChunks: 0 })
+    for (const address of [big, z]) expectError(() => heap.raw.free(address), 'ERR_INVALID_POINTER')
+    expectError(() => heap.raw.free(x), 'ERR_DOUBLE_FREE')
     heap.check()
   })
 
@@ -230,7 +300,7 @@ describe('merge', () => {
   })
 
   it('the last chunk merges into the top, together with a free chunk below it', () => {
-    const heap = heapWith()
+    const heap = heapWith({ strategy: 'first-fit' })
     const a = heap.raw.alloc(64)
     const b = heap.raw.alloc(64)
     const c = heap.raw.alloc(64)
@@ -294,8 +364,10 @@ describe('giving memory back', () => {
     expect(heap.trim()).toBe(0)
     expect(heap.stats().brkCalls).toBe(4)
     heap.raw.free(a)
-    expect(heap.stats()).toMatchObject({ heapBytes: 16, topBytes: 16, segments: 1 })
-    // An empty heap gives everything back, and starts again at the same place.
+    // A 16-byte chunk: best fit defers it, so it stays a free chunk below an empty top ...
+    expect(coreStats(heap)).toMatchObject({ heapBytes: 16, topBytes: 0, freeChunks: 1, deferredChunks: 1, segments: 1 })
+    heap.check()
+    // ... until trim() merges it: an empty heap gives everything back, and starts again at the same place.
     expect(heap.trim()).toBe(16)
     expect(heap.stats()).toMatchObject({ heapBytes: 0, topBytes: 0, segments: 0, liveChunks: 0, bytesReleased: MiB + 16 })
     heap.check()
@@ -350,9 +422,11 @@ describe('giving memory back', () => {
     expect(heap.raw.alloc(4096)).toBe(b)
     const c = heap.raw.alloc(16)
     expect(heap.stats()).toMatchObject({ heapBytes: 4128, topBytes: 0 })
-    heap.raw.free(c)
-    expect(heap.stats()).toMatchObject({ heapBytes: 4128, topBytes: 16 })
-    heap.raw.free(b) // the top becomes 4112 > 4096: with growth 0 it all goes back
+    heap.raw.free(c) // deferred (best fit): it stays a free chunk below the top
+    expect(coreStats(heap)).toMatchObject({ heapBytes: 4128, topBytes: 0, freeChunks: 1, deferredChunks: 1 })
+    // b is too large to defer: it merges with c above it, and both go into the top, which becomes
+    // 4112 > 4096: with growth 0 it all goes back.
+    heap.raw.free(b)
     expect(heap.stats()).toMatchObject({ heapBytes: 16, topBytes: 0, bytesReleased: 4112 })
     expect(heap.chunks()).toEqual([{ address: a, size: 16, state: 'live' }])
     heap.check()
