@@ -60,8 +60,9 @@ Status Heap::AllocGranules(Granules size, uint64_t align, Granules* pos) {
   // The search's steps count once the allocation succeeds: a failed call leaves stats() as it was.
   uint64_t steps = 0;
   uint32_t record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
-  if (record == kNoRecord && free_.deferred_count() != 0 && !TopHasRoom(size, align)) {
-    // The heap would grow: deferred chunks are merged first, and may fit where no part of them did.
+  if (record == kNoRecord && free_.deferred_count() != 0) {
+    // Deferred chunks are merged before the wilderness is carved (or the heap grows): merged, they
+    // may fit where no part of them did, and a free chunk is reused before new space is taken.
     SettleDeferred();
     record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
   }

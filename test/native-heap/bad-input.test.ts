@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { AllocatorError, createHeap, type HeapOptions } from '../../lib/index'
-import { closeHeaps, coreStats, expectError, expectFailureLeavesHeap, layout, nativeHeap, skipUnlessBreakCanRise, testing } from './helpers'
+import { closeHeaps, lowEndHeap, coreStats, expectError, expectFailureLeavesHeap, layout, skipUnlessBreakCanRise, testing } from './helpers'
 
 afterEach(closeHeaps)
 
@@ -14,7 +14,7 @@ afterEach(closeHeaps)
  * chunk, so a failed call that merged anything would show in chunks() and stats().
  */
 function busyHeap(options: HeapOptions = {}) {
-  const heap = nativeHeap({ source: 'mmap', growth: 65536, trimThreshold: Infinity, ...options })
+  const heap = lowEndHeap({ source: 'mmap', growth: 65536, trimThreshold: Infinity, ...options })
   const live = heap.raw.alloc(100)
   const freed = heap.raw.alloc(200)
   const other = heap.raw.alloc(300)
@@ -68,7 +68,7 @@ describe('sizes', () => {
     expect(a).not.toBe(b)
     expect(heap.raw.sizeOf(a)).toBe(16)
     expect(heap.raw.sizeOf(b)).toBe(16)
-    const small = nativeHeap({ source: 'mmap', alignment: 8 })
+    const small = lowEndHeap({ source: 'mmap', alignment: 8 })
     expect(small.raw.sizeOf(small.raw.alloc(0))).toBe(8)
     heap.check()
   })
@@ -94,7 +94,7 @@ describe('alignments', () => {
   })
 
   it('every power of two up to 1 MiB is honoured; below the heap alignment it is the heap alignment', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: 0 })
+    const heap = lowEndHeap({ source: 'mmap', growth: 0 })
     for (let align = 1; align <= 2 ** 20; align *= 2) {
       const address = heap.raw.alloc(24, align)
       expect(address % Math.max(align, 16), `align ${align}`).toBe(0)
@@ -124,9 +124,9 @@ describe('addresses', () => {
     const { heap, live, other } = busyHeap()
     const stats = heap.stats()
     const wilderness = stats.heapEnd - stats.topBytes
-    const foreignHeap = nativeHeap({ source: 'mmap' })
+    const foreignHeap = lowEndHeap({ source: 'mmap' })
     const foreign = foreignHeap.raw.alloc(100)
-    const brkHeap = nativeHeap({ source: 'brk' })
+    const brkHeap = lowEndHeap({ source: 'brk' })
     const onBrk = brkHeap.raw.alloc(100)
     const addresses = [
       0,
@@ -180,7 +180,7 @@ describe('addresses', () => {
 
   it('a chunk that merged away no longer exists: freeing its address again is ERR_INVALID_POINTER', () => {
     // first-fit merges every free at once (best fit defers small ones: see the next test).
-    const heap = nativeHeap({ source: 'mmap', strategy: 'first-fit', trimThreshold: Infinity })
+    const heap = lowEndHeap({ source: 'mmap', strategy: 'first-fit', trimThreshold: Infinity })
     const a = heap.raw.alloc(32)
     const b = heap.raw.alloc(32)
     heap.raw.alloc(16)
@@ -194,7 +194,7 @@ describe('addresses', () => {
   })
 
   it('best fit: a deferred chunk is still a free chunk start (ERR_DOUBLE_FREE) until it merges away', () => {
-    const heap = nativeHeap({ source: 'mmap', trimThreshold: Infinity })
+    const heap = lowEndHeap({ source: 'mmap', trimThreshold: Infinity })
     const a = heap.raw.alloc(32)
     const b = heap.raw.alloc(32)
     const s = heap.raw.alloc(16)
@@ -325,7 +325,7 @@ describe('options', () => {
       { split: false, coalesce: false },
     ]
     for (const options of edges) {
-      const heap = nativeHeap({ source: 'mmap', ...options })
+      const heap = lowEndHeap({ source: 'mmap', ...options })
       expect(heap.backend).toBe('native')
       if (options.maxHeapBytes === 1) {
         expectFailureLeavesHeap(heap, () => heap.raw.alloc(1), 'ERR_OUT_OF_MEMORY')
@@ -341,7 +341,7 @@ describe('options', () => {
 
 describe('a closed heap', () => {
   it('everything after close is ERR_HEAP_CLOSED; close itself is idempotent', () => {
-    const heap = nativeHeap({ source: 'mmap' })
+    const heap = lowEndHeap({ source: 'mmap' })
     const live = heap.raw.alloc(64)
     const handle = heap.alloc(64)
     const { alloc, free, realloc, sizeOf } = heap.raw
@@ -379,7 +379,7 @@ describe('a closed heap', () => {
   it('a brk heap gives its memory back on close', (ctx) => {
     skipUnlessBreakCanRise(ctx, 2 << 20)
     const before = testing().currentBreak()
-    const heap = nativeHeap({ source: 'brk' })
+    const heap = lowEndHeap({ source: 'brk' })
     heap.raw.alloc(1 << 20)
     expect(testing().currentBreak()).toBeGreaterThan(before)
     heap.close()

@@ -23,6 +23,25 @@ export function nativeHeap(options: HeapOptions = {}): Heap {
   return heap
 }
 
+/**
+ * Deferred merging's bounds, as native/core/heap.h sets them: chunks below 1024 bytes and below
+ * 64 granules, at most DEFERRED_PER_SIZE of one size and DEFERRED_TOTAL in all.
+ */
+export const DEFERRED_PER_SIZE = 4096
+export const DEFERRED_TOTAL = 16384
+export function deferredBelowGranules(granule: number): number {
+  return Math.min(64, Math.floor(1024 / granule))
+}
+
+/**
+ * A native heap that places every request at the low end of the space it splits (segregateSmall
+ * 0): the layouts the placement, merging and realloc tests spell out assume it. The default
+ * (small requests at the high end) has tests of its own.
+ */
+export function lowEndHeap(options: HeapOptions = {}): Heap {
+  return nativeHeap({ segregateSmall: 0, ...options })
+}
+
 /** For afterEach: closes every heap a test made, newest first (brk heaps release top-down). */
 export function closeHeaps(): void {
   while (open.length > 0) open.pop()!.close()

@@ -7,7 +7,7 @@
 import { dirname, resolve } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeHeaps, expectFailureLeavesHeap, layout, mappingOf, MiB, nativeHeap } from './helpers'
+import { closeHeaps, lowEndHeap, expectFailureLeavesHeap, layout, mappingOf, MiB } from './helpers'
 import { testHooksAddon } from '../native/test-hooks'
 
 afterEach(closeHeaps)
@@ -18,7 +18,7 @@ const pageUp = (value: number) => Math.ceil(value / PAGE) * PAGE
 
 describe('the mmap source', () => {
   it('starts at its page-aligned reservation; only what the heap holds is readable and writable', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: 0, trimThreshold: Infinity })
+    const heap = lowEndHeap({ source: 'mmap', growth: 0, trimThreshold: Infinity })
     expect(heap.source).toBe('mmap')
     expect(heap.stats()).toMatchObject({ heapBytes: 0, segments: 0, brkCalls: 0 })
     const a = heap.alloc(10_000)
@@ -34,7 +34,7 @@ describe('the mmap source', () => {
   })
 
   it('places chunks as the brk source does', () => {
-    const heap = nativeHeap({ source: 'mmap', strategy: 'best-fit', growth: 0 })
+    const heap = lowEndHeap({ source: 'mmap', strategy: 'best-fit', growth: 0 })
     const [h0, s0, h1, s1, h2] = [96, 16, 64, 16, 80].map((size) => heap.raw.alloc(size))
     heap.raw.alloc(16)
     for (const hole of [h0, h1, h2]) heap.raw.free(hole)
@@ -52,7 +52,7 @@ describe('the mmap source', () => {
   })
 
   it('trim gives the pages back: they turn PROT_NONE, and come back zeroed', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: 0, trimThreshold: Infinity })
+    const heap = lowEndHeap({ source: 'mmap', growth: 0, trimThreshold: Infinity })
     const keep = heap.raw.alloc(PAGE)
     const big = heap.alloc(MiB)
     big.bytes().fill(0xab)
@@ -76,7 +76,7 @@ describe('the mmap source', () => {
   })
 
   it('trimming above trimThreshold by itself gives the pages back too', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: 0, trimThreshold: 0 })
+    const heap = lowEndHeap({ source: 'mmap', growth: 0, trimThreshold: 0 })
     const keep = heap.raw.alloc(PAGE)
     const big = heap.raw.alloc(MiB)
     heap.raw.free(big)
@@ -92,7 +92,7 @@ describe('the mmap source', () => {
 describe('growth the source cannot give', () => {
   it('a growth step larger than the reservation falls back to what the request needs', () => {
     // growth 1 TiB is a valid option; the mmap reservation is 64 GiB at most.
-    const heap = nativeHeap({ source: 'mmap', growth: 2 ** 40 })
+    const heap = lowEndHeap({ source: 'mmap', growth: 2 ** 40 })
     const a = heap.raw.alloc(100)
     expect(heap.stats()).toMatchObject({ heapBytes: 112, brkCalls: 1 })
     const b = heap.raw.alloc(100)
@@ -108,7 +108,7 @@ describe('maxHeapBytes on the mmap source', () => {
 
   /** A heap filled to its cap: a 100 KiB chunk, nine 16 KiB chunks, 12 KiB of wilderness; chunks 2, 4, 6 freed. */
   function fullHeap() {
-    const heap = nativeHeap({ source: 'mmap', growth: 64 * KiB, trimThreshold: Infinity, maxHeapBytes: CAP })
+    const heap = lowEndHeap({ source: 'mmap', growth: 64 * KiB, trimThreshold: Infinity, maxHeapBytes: CAP })
     const first = heap.raw.alloc(100 * KiB)
     const chunks: number[] = []
     for (let i = 0; i < 9; i++) chunks.push(heap.raw.alloc(CHUNK))
@@ -145,7 +145,7 @@ describe('maxHeapBytes on the mmap source', () => {
   })
 
   it('a realloc that fails keeps the chunk and its contents', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: 0, maxHeapBytes: 64 * KiB })
+    const heap = lowEndHeap({ source: 'mmap', growth: 0, maxHeapBytes: 64 * KiB })
     const a = heap.alloc(1000)
     const bytes = a.bytes()
     for (let i = 0; i < 1000; i++) bytes[i] = i & 255
@@ -162,7 +162,7 @@ describe('maxHeapBytes on the mmap source', () => {
   })
 
   it('growth is cut to the cap, and a heap that gave memory back can take it again', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: MiB, maxHeapBytes: 100 * KiB })
+    const heap = lowEndHeap({ source: 'mmap', growth: MiB, maxHeapBytes: 100 * KiB })
     const a = heap.raw.alloc(10)
     expect(heap.stats().heapBytes).toBe(100 * KiB)
     expectFailureLeavesHeap(heap, () => heap.raw.alloc(100 * KiB), 'ERR_OUT_OF_MEMORY')

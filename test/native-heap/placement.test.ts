@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Heap, HeapOptions } from '../../lib/index'
-import { closeHeaps, layout, nativeHeap, prng, type Layout, type StrategyName } from './helpers'
+import { closeHeaps, lowEndHeap, layout, prng, type Layout, type StrategyName } from './helpers'
 
 afterEach(closeHeaps)
 
@@ -39,7 +39,7 @@ function holeState(row: Row, size: number): 'free' | 'deferred' {
  * indexes of `freeOrder` freed in that order.
  */
 function craft(strategy: StrategyName, sizes: number[], freeOrder: number[], options: HeapOptions = {}): Row {
-  const heap = nativeHeap({ source: 'mmap', strategy, growth: 1 << 20, trimThreshold: Infinity, ...options })
+  const heap = lowEndHeap({ source: 'mmap', strategy, growth: 1 << 20, trimThreshold: Infinity, ...options })
   const addresses: number[] = []
   for (const size of sizes) {
     addresses.push(heap.raw.alloc(size))
@@ -318,7 +318,7 @@ describe('placement on a crafted free table', () => {
   })
 
   it('an aligned request from the top leaves its pad as a free chunk', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: 1 << 20, trimThreshold: Infinity })
+    const heap = lowEndHeap({ source: 'mmap', growth: 1 << 20, trimThreshold: Infinity })
     const base = heap.raw.alloc(16)
     const address = heap.raw.alloc(100, 4096)
     expect(address - base).toBe(4096)
@@ -354,7 +354,7 @@ describe('search steps', () => {
     const COUNT = 4000
     const ALLOCS = 1000
     const measure = (strategy: StrategyName): number => {
-      const heap = nativeHeap({ source: 'mmap', strategy, alignment: 8, growth: 80 << 20, trimThreshold: Infinity })
+      const heap = lowEndHeap({ source: 'mmap', strategy, alignment: 8, growth: 80 << 20, trimThreshold: Infinity })
       const chunks: number[] = []
       // Sizes 1..4000 granules in a scrambled address order, each behind a live separator.
       for (let i = 0; i < COUNT; i++) {

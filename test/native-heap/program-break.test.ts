@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHeap } from '../../lib/index'
-import { brkMapping, closeHeaps, expectFailureLeavesHeap, layout, MiB, nativeHeap, skipUnlessBreakCanRise, testing } from './helpers'
+import { brkMapping, closeHeaps, lowEndHeap, expectFailureLeavesHeap, layout, MiB, skipUnlessBreakCanRise, testing } from './helpers'
 
 afterEach(closeHeaps)
 
@@ -37,7 +37,7 @@ describe('the brk source moves the real break', () => {
     const { currentBreak } = testing()
     const breakBefore = currentBreak()
     const endBefore = brkMapping()?.end ?? pageUp(breakBefore)
-    const heap = nativeHeap({ source: 'brk' })
+    const heap = lowEndHeap({ source: 'brk' })
     expect(heap.source).toBe('brk')
     const chunk = heap.alloc(8 * MiB)
     const address = chunk.address
@@ -76,8 +76,8 @@ describe('the brk source moves the real break', () => {
     skipUnlessBreakCanRise(ctx, MiB)
     const { currentBreak } = testing()
     const breakBefore = currentBreak()
-    const low = nativeHeap({ source: 'brk', growth: GROWTH, trimThreshold: Infinity })
-    const high = nativeHeap({ source: 'brk', growth: GROWTH, trimThreshold: Infinity })
+    const low = lowEndHeap({ source: 'brk', growth: GROWTH, trimThreshold: Infinity })
+    const high = lowEndHeap({ source: 'brk', growth: GROWTH, trimThreshold: Infinity })
     const a = low.raw.alloc(100)
     const b = high.raw.alloc(100)
     expect(b).toBeGreaterThanOrEqual(low.stats().heapEnd)
@@ -105,7 +105,7 @@ describe('foreign code moves the break', () => {
     // first resize is a ~127 KiB malloc: glibc would serve it by moving the break itself, and a
     // third segment would open (correctly, but not the two this test counts).
     const G = MiB
-    const heap = nativeHeap({ source: 'brk', growth: G, trimThreshold: Infinity })
+    const heap = lowEndHeap({ source: 'brk', growth: G, trimThreshold: Infinity })
     const breakBefore = currentBreak()
     let foreign: { start: number; end: number } | undefined
     try {
@@ -212,7 +212,7 @@ describe('foreign code moves the break', () => {
   it('a heap never lowers the break under foreign memory, not even when trimming by itself', (ctx) => {
     skipUnlessBreakCanRise(ctx, MiB)
     const { currentBreak, moveBreak } = testing()
-    const heap = nativeHeap({ source: 'brk', growth: 0, trimThreshold: 0 })
+    const heap = lowEndHeap({ source: 'brk', growth: 0, trimThreshold: 0 })
     const breakBefore = currentBreak()
     let foreignEnd: number | undefined
     try {
@@ -240,7 +240,7 @@ describe('foreign code moves the break', () => {
   it('foreign code that lowers the break into the heap makes growing ERR_HEAP_CORRUPT, and changes nothing', (ctx) => {
     skipUnlessBreakCanRise(ctx, MiB)
     const { currentBreak, moveBreak } = testing()
-    const heap = nativeHeap({ source: 'brk', growth: 65536, trimThreshold: Infinity })
+    const heap = lowEndHeap({ source: 'brk', growth: 65536, trimThreshold: Infinity })
     const a = heap.raw.alloc(1000)
     const end = heap.stats().heapEnd
     expect(currentBreak()).toBe(end)
@@ -260,7 +260,7 @@ describe('foreign code moves the break', () => {
   })
 
   it('maxHeapBytes caps what a brk heap holds: ERR_OUT_OF_MEMORY leaves it unchanged', () => {
-    const heap = nativeHeap({ source: 'brk', growth: 0, maxHeapBytes: 64 * 1024 })
+    const heap = lowEndHeap({ source: 'brk', growth: 0, maxHeapBytes: 64 * 1024 })
     const a = heap.raw.alloc(32 * 1024)
     heap.raw.alloc(16)
     heap.raw.free(a)
@@ -276,7 +276,7 @@ describe('foreign code moves the break', () => {
     const original = moveBreak(roundUp16(currentBreak()) - currentBreak() + 8)
     const at = currentBreak()
     expect(at % 16).toBe(8)
-    const heap = nativeHeap({ source: 'brk', growth: 0, maxHeapBytes: 4096 })
+    const heap = lowEndHeap({ source: 'brk', growth: 0, maxHeapBytes: 4096 })
     try {
       // 4096 bytes fit the cap, but not with the 8-byte pad in front of them.
       expectFailureLeavesHeap(heap, () => heap.raw.alloc(4096), 'ERR_OUT_OF_MEMORY')
@@ -304,7 +304,7 @@ describe('a break that cannot move', () => {
     const { blockBreak, currentBreak } = testing()
     blockBreak(true)
     const breakBefore = currentBreak()
-    const heap = nativeHeap({ source: 'brk' })
+    const heap = lowEndHeap({ source: 'brk' })
     const chunk = heap.alloc(MiB)
     expect(currentBreak()).toBe(breakBefore)
     expect(brkMapping() === undefined || chunk.address >= brkMapping()!.end).toBe(true)
@@ -320,7 +320,7 @@ describe('a break that cannot move', () => {
   it('a brk heap with brk memory continues in a new segment when the break is blocked', (ctx) => {
     skipUnlessBreakCanRise(ctx, MiB)
     const { blockBreak } = testing()
-    const heap = nativeHeap({ source: 'brk', growth: 0 })
+    const heap = lowEndHeap({ source: 'brk', growth: 0 })
     const first = heap.alloc(4096)
     blockBreak(true)
     const second = heap.alloc(4 * MiB)

@@ -14,7 +14,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { AllocatorError, Handle, Heap, HeapStats } from '../../lib/index'
-import { closeHeaps, coreChunks, coreStats, nativeHeap, prng, STRATEGIES, testing, type CoreChunk, type CoreStats, type StrategyName } from './helpers'
+import { closeHeaps, DEFERRED_PER_SIZE, DEFERRED_TOTAL, deferredBelowGranules, coreChunks, coreStats, nativeHeap, prng, STRATEGIES, testing, type CoreChunk, type CoreStats, type StrategyName } from './helpers'
 
 afterEach(closeHeaps)
 
@@ -24,10 +24,6 @@ const TARGET_LIVE = 500
 const GRANULE = 16
 const MAX_SIZE = 65_536
 const ALIGNS = [32, 64, 256, 4096, 65536]
-/** Deferred merging's bounds (native/core/heap.h): sizes below 64 granules, 32 a size, 512 in all. */
-const DEFERRED_GRANULES = 64
-const DEFERRED_PER_SIZE = 32
-const DEFERRED_TOTAL = 512
 
 /** Contents of every chunk: PATTERN[pat .. pat + size) for the chunk's own `pat`. */
 const PATTERN = Buffer.alloc(MAX_SIZE + 65_536)
@@ -339,7 +335,7 @@ class Run {
     const perSize = new Map<number, number>()
     for (const chunk of deferred) {
       if (chunk.state !== 'free') this.fail(`a ${chunk.state} chunk at 0x${chunk.address.toString(16)} is marked deferred`)
-      if (chunk.size >= DEFERRED_GRANULES * this.granule) this.fail(`a deferred chunk of ${chunk.size} bytes: deferral is for fewer than ${DEFERRED_GRANULES} granules`)
+      if (chunk.size >= deferredBelowGranules(this.granule) * this.granule) this.fail(`a deferred chunk of ${chunk.size} bytes: deferral is for fewer than ${deferredBelowGranules(this.granule)} granules`)
       perSize.set(chunk.size, (perSize.get(chunk.size) ?? 0) + 1)
     }
     for (const [size, count] of perSize) if (count > DEFERRED_PER_SIZE) this.fail(`${count} deferred chunks of ${size} bytes, more than ${DEFERRED_PER_SIZE}`)

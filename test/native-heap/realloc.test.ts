@@ -5,14 +5,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Handle, Heap, HeapOptions } from '../../lib/index'
-import { closeHeaps, coreStats, expectError, layout, MiB, nativeHeap } from './helpers'
+import { closeHeaps, lowEndHeap, coreStats, expectError, layout, MiB } from './helpers'
 
 afterEach(closeHeaps)
 
 const GROWTH = 65536
 
 function heapWith(options: HeapOptions = {}): Heap {
-  return nativeHeap({ source: 'mmap', growth: GROWTH, trimThreshold: Infinity, ...options })
+  return lowEndHeap({ source: 'mmap', growth: GROWTH, trimThreshold: Infinity, ...options })
 }
 
 /** Fills the first `length` bytes of the chunk with a pattern that depends on the position and `seed`. */

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { HeapOptions } from '../../lib/index'
-import { closeHeaps, coreStats, expectError, layout, MiB, nativeHeap } from './helpers'
+import { closeHeaps, lowEndHeap, coreStats, expectError, layout, MiB } from './helpers'
 
 afterEach(closeHeaps)
 
@@ -15,7 +15,7 @@ const KiB = 1024
 const GROWTH = 64 * KiB
 
 function heapWith(options: HeapOptions = {}) {
-  return nativeHeap({ source: 'mmap', growth: GROWTH, trimThreshold: Infinity, ...options })
+  return lowEndHeap({ source: 'mmap', growth: GROWTH, trimThreshold: Infinity, ...options })
 }
 
 describe('split', () => {
@@ -341,7 +341,7 @@ describe('merge', () => {
 
 describe('giving memory back', () => {
   it('the top is trimmed above trimThreshold, keeping `growth` bytes of slack; trim() gives back the rest', () => {
-    const heap = nativeHeap({ source: 'mmap' }) // growth 65536, trimThreshold 131072
+    const heap = lowEndHeap({ source: 'mmap' }) // growth 65536, trimThreshold 131072
     const a = heap.raw.alloc(16)
     expect(heap.stats()).toMatchObject({ heapBytes: GROWTH, brkCalls: 1 })
     const big = heap.raw.alloc(MiB)
@@ -377,7 +377,7 @@ describe('giving memory back', () => {
   })
 
   it('a heap that grows right back after trimming raises its trim threshold past what it gave back', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: 4096, trimThreshold: 65536 })
+    const heap = lowEndHeap({ source: 'mmap', growth: 4096, trimThreshold: 65536 })
     const moves: number[] = []
     for (let cycle = 0; cycle < 6; cycle++) {
       heap.raw.free(heap.raw.alloc(200 * 1024))
@@ -393,7 +393,7 @@ describe('giving memory back', () => {
   })
 
   it('the threshold rises past everything a teardown gave back in many small trims', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: 4096, trimThreshold: 65536 })
+    const heap = lowEndHeap({ source: 'mmap', growth: 4096, trimThreshold: 65536 })
     const cycle = () => {
       const before = heap.stats()
       const chunks = Array.from({ length: 10 }, () => heap.raw.alloc(100 * 1024))
@@ -413,7 +413,7 @@ describe('giving memory back', () => {
   })
 
   it('trimThreshold is a strict bound: a top of exactly the threshold stays', () => {
-    const heap = nativeHeap({ source: 'mmap', growth: 0, trimThreshold: 4096 })
+    const heap = lowEndHeap({ source: 'mmap', growth: 0, trimThreshold: 4096 })
     const a = heap.raw.alloc(16)
     const b = heap.raw.alloc(4096)
     expect(heap.stats()).toMatchObject({ heapBytes: 4112, topBytes: 0 })
