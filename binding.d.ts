@@ -97,12 +97,4 @@ export interface NativeBinding {
     allocator: NativeStrategy | 'libc',
     options: NativeReplayOptions,
   ): NativeReplayResult
-  /** Test-only hooks: they play the foreign code that moves the program break. */
-  testing: {
-    /** sbrk(delta) under the addon's break lock; returns the old break. */
-    moveBreak(delta: number): number
-    currentBreak(): number
-    /** true: map a page right above the break so that it cannot grow; false: remove it. */
-    blockBreak(block: boolean): void
-  }
 }

@@ -7,6 +7,8 @@ export default defineConfig({
     pool: 'forks',
     execArgv: ['--expose-gc'],
     include: ['test/**/*.test.ts'],
+    // Builds the test-only break hooks addon, which the package never contains.
+    globalSetup: ['test/native/test-hooks-setup.ts'],
     testTimeout: 60_000,
   },
 })

@@ -13,6 +13,7 @@ import { renderTimeline } from '../lib/timeline'
 import { formatTrace, parseTrace } from '../lib/trace'
 import { generateTrace } from '../lib/workloads'
 import { run, wellFormedSvg } from './cli-helpers'
+import { loadTestHooks } from './native/test-hooks'
 
 const hasNative = nativeBinding() !== undefined
 let dir: string
@@ -140,7 +141,8 @@ describe.skipIf(!hasNative)('demo', () => {
     for (const line of STORY) expect(result.stdout.replace(/\x1b\[[\d;]*m/g, '')).toMatch(line)
   })
 
-  const blockBreak = (nativeBinding()?.testing as { blockBreak?: (on: boolean) => void } | undefined)?.blockBreak
+  // The hooks addon is test-only (test/native/test-hooks.ts); it exists wherever the native addon built.
+  const blockBreak = nativeBinding() === undefined ? undefined : loadTestHooks().blockBreak
   it.skipIf(blockBreak === undefined)('says so where the break cannot move, and goes on', async () => {
     blockBreak!(true)
     try {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { nativeBinding } from '../lib/binding'
 import { AllocatorError, generateTrace, parseTrace, replay, REPLAY_ALLOCATORS, type Trace } from '../lib/index'
+import { loadTestHooks } from './native/test-hooks'
 
 const churn = generateTrace('random-churn', { ops: 5_000, seed: 3 })
 
@@ -40,7 +41,7 @@ describe.skipIf(nativeBinding() === undefined)('replay', () => {
   })
 
   it('leaves the program break where it found it', () => {
-    const { currentBreak } = nativeBinding()!.testing
+    const { currentBreak } = loadTestHooks()
     const before = currentBreak()
     replay(churn, { allocator: 'best-fit', source: 'brk', repeat: 2 })
     expect(currentBreak()).toBe(before)

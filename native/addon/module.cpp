@@ -33,26 +33,6 @@ Napi::Value ExternalBuffersAllowed(const Napi::CallbackInfo& info) {
 
 Napi::Value OnMainThreadJs(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), ma::OnMainThread()); }
 
-Napi::Value MoveBreak(const Napi::CallbackInfo& info) {
-  uintptr_t old_break = 0;
-  const ma::Status status = ma::MoveBreakForTesting(static_cast<intptr_t>(info[0].ToNumber().Int64Value()), &old_break);
-  if (status != ma::Status::kOk) {
-    ThrowStatus(info.Env(), status, "testing.moveBreak failed");
-    return info.Env().Undefined();
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(old_break));
-}
-
-Napi::Value BlockBreak(const Napi::CallbackInfo& info) {
-  const ma::Status status = ma::BlockBreakForTesting(info[0].ToBoolean().Value());
-  if (status != ma::Status::kOk) ThrowStatus(info.Env(), status, "testing.blockBreak: could not map a page above the break");
-  return info.Env().Undefined();
-}
-
-Napi::Value CurrentBreakJs(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(ma::CurrentBreak()));
-}
-
 void DeleteState(napi_env env, void* data, void*) {
   AddonState* state = static_cast<AddonState*>(data);
   if (state->error_factory != nullptr) napi_delete_reference(env, state->error_factory);
@@ -71,12 +51,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, nullptr, &function);
     exports.Set(name, function);
   }
-  // Hooks for tests only: they let a test play the foreign code that moves the break.
-  Napi::Object testing = Napi::Object::New(env);
-  testing.Set("moveBreak", Napi::Function::New(env, MoveBreak, "moveBreak"));
-  testing.Set("currentBreak", Napi::Function::New(env, CurrentBreakJs, "currentBreak"));
-  testing.Set("blockBreak", Napi::Function::New(env, BlockBreak, "blockBreak"));
-  exports.Set("testing", testing);
+  // No test hooks here: the break hooks are a separate addon that only the test setup builds
+  // (test/native/break_hooks_addon.cpp), so nothing the package ships moves the break for a user.
   return exports;
 }
 

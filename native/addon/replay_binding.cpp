@@ -40,7 +40,14 @@ napi_value Replay(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   trace.ops = kinds_length;
-  trace.num_ids = args[3].As<Napi::Number>().Uint32Value();
+  // Ids are int32, so more than 2**31 of them cannot be named; anything else is a broken header.
+  const double num_ids = args[3].As<Napi::Number>().DoubleValue();
+  if (!(num_ids >= 0 && num_ids <= 2147483648.0 && std::floor(num_ids) == num_ids)) {
+    ThrowAllocatorError(env, "ERR_TRACE_FORMAT", "replay: the trace's id count must be a whole number from 0 to 2**31, got " +
+                                                     DescribeValue(env, args[3]));
+    return nullptr;
+  }
+  trace.num_ids = static_cast<uint32_t>(num_ids);
   const std::string allocator = args[4].ToString().Utf8Value();
   const Napi::Object options = args[5].As<Napi::Object>();
 
@@ -62,7 +69,12 @@ napi_value Replay(napi_env env, napi_callback_info info) {
 
   size_t bad_op = 0;
   uint64_t peak_live = 0;
-  if (ma::ValidateTrace(trace, &bad_op, &peak_live) != ma::Status::kOk) {
+  const ma::Status valid = ma::ValidateTrace(trace, &bad_op, &peak_live);
+  if (valid == ma::Status::kOutOfMemory) {
+    ThrowStatus(env, valid, "replay: no memory for the trace's per-id tables");
+    return nullptr;
+  }
+  if (valid != ma::Status::kOk) {
     ThrowAllocatorError(env, "ERR_TRACE_FORMAT", "replay: op " + std::to_string(bad_op + 1) +
                                                      " is inconsistent (bad kind, id out of range, free of a dead id, "
                                                      "alloc of a live id, or a size that is not a whole number)");
@@ -75,9 +87,9 @@ napi_value Replay(napi_env env, napi_callback_info info) {
   const ma::Status status = ma::Replay(trace, use_libc, heap_options, touch, repeat, &times, &result, &failed_op);
   if (status != ma::Status::kOk) {
     ThrowStatus(env, status,
-                status == ma::Status::kOutOfMemory
-                    ? "replay: " + allocator + " could not satisfy op " + std::to_string(failed_op + 1)
-                    : "replay: could not create a heap for " + allocator);
+                status != ma::Status::kOutOfMemory ? "replay: could not create a heap for " + allocator
+                : failed_op == trace.ops           ? std::string("replay: no memory for the trace's per-id tables")
+                                                   : "replay: " + allocator + " could not satisfy op " + std::to_string(failed_op + 1));
     return nullptr;
   }
   std::vector<double> sorted = times;

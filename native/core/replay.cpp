@@ -45,17 +45,51 @@ class HeapAllocator {
   Heap* heap_;
 };
 
+// One more than the largest id the ops use (ids outside [0, num_ids) are left to ValidateTrace).
+// The per-id tables are sized by this, never by the header's num_ids, which a hostile trace sets
+// to 2**31 while using a handful of ids.
+size_t IdsUsed(const TraceView& trace) {
+  size_t used = 0;
+  for (size_t op = 0; op < trace.ops; ++op) {
+    const int32_t id = trace.ids[op];
+    if (id >= 0 && static_cast<uint32_t>(id) < trace.num_ids && static_cast<size_t>(id) >= used) used = static_cast<size_t>(id) + 1;
+  }
+  return used;
+}
+
+// A zero-filled per-id table. calloc rather than std::vector: the core has no exceptions, so a
+// table that cannot be had must fail with kOutOfMemory instead of aborting the process, and
+// calloc's fresh pages are only touched where the trace's ids fall, even when those are sparse.
+template <typename T>
+class IdTable {
+ public:
+  explicit IdTable(size_t length) : items_(static_cast<T*>(std::calloc(length == 0 ? 1 : length, sizeof(T)))) {}
+  ~IdTable() { std::free(items_); }
+  IdTable(const IdTable&) = delete;
+  IdTable& operator=(const IdTable&) = delete;
+  bool ok() const { return items_ != nullptr; }
+  T& operator[](size_t id) { return items_[id]; }
+
+ private:
+  T* items_;
+};
+
+// C lets malloc(0) and realloc(p, 0) return NULL, and glibc's realloc(p, 0) frees p: replayed
+// as is, the id would look failed (or dead, and be freed twice). So every allocator is asked for
+// at least one byte; the id stays live with a block of its own, as the trace says. Our heap gives
+// 0 and 1 bytes the same minimum chunk, so its figures do not change.
+size_t RequestBytes(double size) { return size < 1 ? 1 : static_cast<size_t>(size); }
+
 // Runs the ops; returns the index of the op that failed to allocate, or trace.ops. Never inlined,
 // so that profilers can count exactly the timed loop (callgrind --toggle-collect='*RunOps*').
 template <typename Allocator>
-__attribute__((noinline)) size_t RunOps(Allocator& allocator, const TraceView& trace, bool touch, std::vector<void*>& blocks,
-              std::vector<size_t>& lengths) {
+__attribute__((noinline)) size_t RunOps(Allocator& allocator, const TraceView& trace, bool touch, IdTable<void*>& blocks, IdTable<size_t>& lengths) {
   for (size_t op = 0; op < trace.ops; ++op) {
     const int32_t id = trace.ids[op];
     switch (static_cast<TraceOp>(trace.kinds[op])) {
       case TraceOp::kAlloc: {
         const size_t bytes = static_cast<size_t>(trace.sizes[op]);
-        void* block = allocator.Alloc(bytes);
+        void* block = allocator.Alloc(RequestBytes(trace.sizes[op]));
         if (block == nullptr) return op;
         if (touch) std::memset(block, id & 0xFF, bytes);
         blocks[id] = block;
@@ -70,7 +104,8 @@ __attribute__((noinline)) size_t RunOps(Allocator& allocator, const TraceView& t
         break;
       case TraceOp::kRealloc: {
         const size_t bytes = static_cast<size_t>(trace.sizes[op]);
-        void* block = blocks[id] == nullptr ? allocator.Alloc(bytes) : allocator.Realloc(blocks[id], bytes);
+        const size_t request = RequestBytes(trace.sizes[op]);
+        void* block = blocks[id] == nullptr ? allocator.Alloc(request) : allocator.Realloc(blocks[id], request);
         if (block == nullptr) return op;
         const size_t kept = blocks[id] == nullptr ? 0 : lengths[id];
         if (touch && bytes > kept) std::memset(static_cast<char*>(block) + kept, id & 0xFF, bytes - kept);
@@ -83,16 +118,21 @@ __attribute__((noinline)) size_t RunOps(Allocator& allocator, const TraceView& t
   return trace.ops;
 }
 
+// `blocks` is all null on entry and again on return.
 template <typename Allocator>
-size_t TimedRun(Allocator& allocator, const TraceView& trace, bool touch, double* ns_per_op) {
-  std::vector<void*> blocks(trace.num_ids, nullptr);
-  std::vector<size_t> lengths(trace.num_ids, 0);
+size_t TimedRun(Allocator& allocator, const TraceView& trace, bool touch, IdTable<void*>& blocks, IdTable<size_t>& lengths,
+                double* ns_per_op) {
   const uint64_t start = NowNs();
   const size_t stopped_at = RunOps(allocator, trace, touch, blocks, lengths);
   const uint64_t elapsed = NowNs() - start;
   *ns_per_op = trace.ops == 0 ? 0 : static_cast<double>(elapsed) / static_cast<double>(trace.ops);
-  for (void* block : blocks) {
-    if (block != nullptr) allocator.Free(block);
+  // Through the trace's ids, not the whole table: a sparse table is never read end to end.
+  for (size_t op = 0; op < trace.ops; ++op) {
+    const int32_t id = trace.ids[op];
+    if (id >= 0 && blocks[id] != nullptr) {
+      allocator.Free(blocks[id]);
+      blocks[id] = nullptr;
+    }
   }
   return stopped_at;
 }
@@ -100,7 +140,11 @@ size_t TimedRun(Allocator& allocator, const TraceView& trace, bool touch, double
 }  // namespace
 
 Status ValidateTrace(const TraceView& trace, size_t* bad_op, uint64_t* peak_live_bytes) {
-  std::vector<double> live(trace.num_ids, -1.0);  // current size of each live id, -1 when dead
+  IdTable<double> live(IdsUsed(trace));  // current size + 1 of each live id, 0 when dead
+  if (!live.ok()) {
+    *bad_op = trace.ops;
+    return Status::kOutOfMemory;
+  }
   double live_bytes = 0, peak = 0;
   for (size_t op = 0; op < trace.ops; ++op) {
     *bad_op = op;
@@ -115,18 +159,18 @@ Status ValidateTrace(const TraceView& trace, size_t* bad_op, uint64_t* peak_live
     }
     switch (static_cast<TraceOp>(kind)) {
       case TraceOp::kAlloc:
-        if (live[id] >= 0) return Status::kTraceFormat;
-        live[id] = size;
+        if (live[id] > 0) return Status::kTraceFormat;
+        live[id] = size + 1;
         live_bytes += size;
         break;
       case TraceOp::kFree:
-        if (live[id] < 0) return Status::kTraceFormat;
-        live_bytes -= live[id];
-        live[id] = -1;
+        if (live[id] == 0) return Status::kTraceFormat;
+        live_bytes -= live[id] - 1;
+        live[id] = 0;
         break;
       case TraceOp::kRealloc:
-        live_bytes += size - (live[id] < 0 ? 0 : live[id]);
-        live[id] = size;
+        live_bytes += size - (live[id] == 0 ? 0 : live[id] - 1);
+        live[id] = size + 1;
         break;
     }
     if (live_bytes > peak) peak = live_bytes;
@@ -146,6 +190,12 @@ Status Replay(const TraceView& trace, bool use_libc, const HeapOptions& heap_opt
     if (status != Status::kOk) return status;
     heap.reset(created);
   }
+  IdTable<void*> blocks(IdsUsed(trace));
+  IdTable<size_t> lengths(IdsUsed(trace));
+  if (!blocks.ok() || !lengths.ok()) {
+    *failed_op = trace.ops;
+    return Status::kOutOfMemory;
+  }
   // Run 0 is untimed: it warms the allocator up, so that timed runs compare warm with warm. The
   // process's malloc arena is already warm from Node's own use, while a fresh heap would pay its
   // first page faults and table growth inside the timing. Its heap statistics are the ones
@@ -155,10 +205,10 @@ Status Replay(const TraceView& trace, bool use_libc, const HeapOptions& heap_opt
     size_t stopped_at;
     if (use_libc) {
       LibcAllocator allocator;
-      stopped_at = TimedRun(allocator, trace, touch, &ns_per_op);
+      stopped_at = TimedRun(allocator, trace, touch, blocks, lengths, &ns_per_op);
     } else {
       HeapAllocator allocator(heap.get());
-      stopped_at = TimedRun(allocator, trace, touch, &ns_per_op);
+      stopped_at = TimedRun(allocator, trace, touch, blocks, lengths, &ns_per_op);
       if (run == 0) {
         const HeapStats stats = heap->Stats();
         result->has_heap_stats = true;

@@ -33,7 +33,9 @@ struct ReplayResult {
 };
 
 // Checks ids, kinds and sizes, and that every free and realloc names a live id or -1.
-// On failure *bad_op is the 0-based index of the first bad op.
+// On failure *bad_op is the 0-based index of the first bad op. Per-id tables are sized by the
+// largest id the ops use, not by num_ids; kOutOfMemory (with *bad_op == ops) when even that
+// table cannot be allocated.
 Status ValidateTrace(const TraceView& trace, size_t* bad_op, uint64_t* peak_live_bytes);
 
 // One untimed warm-up run, then `repeat` timed runs against one allocator; run_ns gets each timed
@@ -41,7 +43,9 @@ Status ValidateTrace(const TraceView& trace, size_t* bad_op, uint64_t* peak_live
 // keeping its memory as a long-running allocator keeps its arena, so timed runs compare a warm
 // heap with libc's warm arena. *result's heap figures are the warm-up run's, on a fresh heap.
 // `touch` writes every allocated byte once. Leftover chunks are freed after the clock stops.
-// *failed_op names the op that could not be satisfied (kOutOfMemory).
+// *failed_op names the op that could not be satisfied (kOutOfMemory), or is trace.ops when the
+// replay's own per-id tables could not be allocated. A request of 0 bytes is made as 1 byte for
+// every allocator (C's malloc(0) and realloc(p, 0) may return NULL; glibc's realloc(p, 0) frees p).
 Status Replay(const TraceView& trace, bool use_libc, const HeapOptions& heap_options, bool touch, uint32_t repeat,
               std::vector<double>* run_ns, ReplayResult* result, size_t* failed_op);
 

@@ -3,11 +3,10 @@
  * snapshots of chunks() and stats(), error assertions, the test-only break hooks and
  * /proc/self/maps.
  */
-import type { NativeBinding } from '../../binding'
 import { readFileSync } from 'node:fs'
 import { expect } from 'vitest'
-import { nativeBinding } from '../../lib/binding'
 import { AllocatorError, createHeap, type ChunkInfo, type ErrorCode, type Heap, type HeapOptions, type HeapStats } from '../../lib/index'
+import { loadTestHooks, type TestHooks } from '../native/test-hooks'
 
 export const STRATEGIES = ['best-fit', 'best-fit-linear', 'first-fit', 'next-fit', 'worst-fit', 'bump'] as const
 export type StrategyName = (typeof STRATEGIES)[number]
@@ -163,10 +162,9 @@ export function expectOutOfMemorySettlesHeap(heap: Heap, run: () => unknown): Al
   return error
 }
 
-export function testing(): NativeBinding['testing'] {
-  const binding = nativeBinding()
-  if (binding === undefined) throw new Error('the native addon did not load')
-  return binding.testing
+/** The test-only break hooks (a separate addon, never shipped: test/native/test-hooks.ts). */
+export function testing(): TestHooks {
+  return loadTestHooks()
 }
 
 export interface Mapping {

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeHeaps, lowEndHeap, expectFailureLeavesHeap, layout, mappingOf, MiB } from './helpers'
+import { testHooksAddon } from '../native/test-hooks'
 
 afterEach(closeHeaps)
 
@@ -182,7 +183,7 @@ describe('worker threads', () => {
                         coalesce: true, trimThreshold: 131072, maxHeapBytes: 0 }
       const out = { onMainThread: binding.onMainThread() }
       try { binding.createHeap(options); out.brk = 'created' } catch (e) { out.brk = e.code }
-      try { binding.testing.moveBreak(4096); out.moveBreak = 'moved' } catch (e) { out.moveBreak = e.code }
+      try { require(workerData.testHooksAddon).moveBreak(4096); out.moveBreak = 'moved' } catch (e) { out.moveBreak = e.code }
       const heap = binding.createHeap({ ...options, source: 'mmap' })
       const a = heap.alloc(100)
       const b = heap.alloc(100)
@@ -193,7 +194,7 @@ describe('worker threads', () => {
       heap.close()
       parentPort.postMessage(out)
     `
-    const worker = new Worker(code, { eval: true, workerData: { root } })
+    const worker = new Worker(code, { eval: true, workerData: { root, testHooksAddon } })
     const result = await new Promise((resolveResult, reject) => {
       worker.once('message', resolveResult)
       worker.once('error', reject)
