@@ -85,9 +85,13 @@ Status Heap::MoveAndQuarantine(uintptr_t address, uint64_t bytes, uintptr_t* new
   Granules pos, old;
   Status status = FindLive(address, &segment, &pos, &old);
   if (status != Status::kOk) return status;
-  if (!quarantined_.Reserve(quarantined_.size() + 1)) return Status::kOutOfMemory;
   status = Alloc(bytes, 0, new_address);
   if (status != Status::kOk) return status;
+  // Room in the quarantine only now, so that a move that failed has not grown it.
+  if (!quarantined_.Reserve(quarantined_.size() + 1)) {
+    Free(*new_address);
+    return Status::kOutOfMemory;
+  }
   std::memcpy(reinterpret_cast<void*>(*new_address), reinterpret_cast<const void*>(address),
               std::min(static_cast<size_t>(bytes), static_cast<size_t>(old) << granule_shift_));
   quarantined_.PushBack(pos);
