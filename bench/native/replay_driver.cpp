@@ -58,9 +58,10 @@ int main(int argc, char** argv) {
   size_t bad_op = 0;
   uint64_t peak_live = 0;
   ma::ValidateTrace(trace, &bad_op, &peak_live);
-  std::printf("%s %s best %.1f ns/op over %d runs, peak heap %llu, peak live %llu, utilization %.4f\n", argv[1],
+  std::printf("%s %s best %.1f ns/op over %d runs, peak heap %llu, peak live %llu, utilization %.4f, metadata %llu\n", argv[1],
               allocator.c_str(), best, runs, static_cast<unsigned long long>(result.peak_heap_bytes),
               static_cast<unsigned long long>(peak_live),
-              result.peak_heap_bytes ? static_cast<double>(peak_live) / static_cast<double>(result.peak_heap_bytes) : 0.0);
+              result.peak_heap_bytes ? static_cast<double>(peak_live) / static_cast<double>(result.peak_heap_bytes) : 0.0,
+              static_cast<unsigned long long>(result.metadata_bytes));
   return 0;
 }

@@ -27,8 +27,8 @@ export function nativeHeap(options: HeapOptions = {}): Heap {
  * Deferred merging's bounds, as native/core/heap.h sets them: chunks below 1024 bytes and below
  * 64 granules, at most DEFERRED_PER_SIZE of one size and DEFERRED_TOTAL in all.
  */
-export const DEFERRED_PER_SIZE = 4096
-export const DEFERRED_TOTAL = 16384
+export const DEFERRED_PER_SIZE = 1024
+export const DEFERRED_TOTAL = 4096
 export function deferredBelowGranules(granule: number): number {
   return Math.min(64, Math.floor(1024 / granule))
 }
