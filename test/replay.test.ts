@@ -55,11 +55,19 @@ describe.skipIf(nativeBinding() === undefined)('replay', () => {
   })
 
   it('segregateSmall (on by default) keeps small chunks apart, so freed large ones merge into usable holes', () => {
-    const fragmentation = generateTrace('fragmentation', { ops: 20_000 })
-    const mixed = replay(fragmentation, { allocator: 'best-fit', touch: false, growth: 4096, segregateSmall: 0 })
-    const apart = replay(fragmentation, { allocator: 'best-fit', touch: false, growth: 4096, segregateSmall: 64 })
-    expect(apart.utilization!).toBeGreaterThan(mixed.utilization! + 0.1)
-    const byDefault = replay(fragmentation, { allocator: 'best-fit', touch: false, growth: 4096 })
+    // binary-bal's pattern: 64-byte and 448-byte chunks alternate, the 448s are freed, then 512s
+    // come. Interleaved, no freed hole fits a 512; apart, the freed 448s merge into holes that do.
+    const pairs = 500
+    const lines: string[] = []
+    for (let i = 0; i < pairs; i++) lines.push(`a ${2 * i} 64`, `a ${2 * i + 1} 448`)
+    for (let i = 0; i < pairs; i++) lines.push(`f ${2 * i + 1}`)
+    for (let i = 0; i < pairs; i++) lines.push(`a ${2 * pairs + i} 512`)
+    const binary = parseTrace(`0\n${3 * pairs}\n${lines.length}\n1\n${lines.join('\n')}\n`, 'binary')
+    const mixed = replay(binary, { allocator: 'best-fit', touch: false, growth: 0, segregateSmall: 0 })
+    const apart = replay(binary, { allocator: 'best-fit', touch: false, growth: 0, segregateSmall: 64 })
+    expect(mixed.utilization!).toBeLessThan(0.7)
+    expect(apart.utilization!).toBeGreaterThan(0.95)
+    const byDefault = replay(binary, { allocator: 'best-fit', touch: false, growth: 0 })
     expect(byDefault.peakHeapBytes).toBe(apart.peakHeapBytes)
   })
 

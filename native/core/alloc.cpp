@@ -1,5 +1,6 @@
 // Allocation: the strategy picks a free chunk (fit.cpp), the heap splits it, or carves the
 // wilderness when nothing fits. The hot path is Alloc -> AllocGranules -> TakeFreeChunk.
+#include <algorithm>
 #include <cstring>
 
 #include "heap.h"
@@ -141,9 +142,10 @@ Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align) {
 Status Heap::TakeFromTop(Granules size, uint64_t align, Granules* pos) {
   const Granules worst_pad = align == 0 ? 0 : static_cast<Granules>((align >> granule_shift_) - 1);
   if (!TopHasRoom(size, align)) {
-    // A small request needs room above it to take the high end: it grows the heap by a page at
-    // least, even with growth 0 (the rest becomes a free chunk that the next requests split).
-    const Granules small_need = static_cast<Granules>(kSegregationRoom >> granule_shift_);
+    // A small request needs room above it to take the high end: it grows the heap by up to a page,
+    // even with growth 0 (the rest becomes a free chunk that the next requests split); a quarter
+    // of the heap at most, so that a tiny heap does not hold a page for a few bytes.
+    const Granules small_need = static_cast<Granules>(std::min(kSegregationRoom, heap_bytes_ >> 2) >> granule_shift_);
     const Status status = GrowTop(IsSmall(size, align) && size < small_need ? small_need : size + worst_pad);
     if (status != Status::kOk) return status;
   }
