@@ -118,6 +118,8 @@ class FreeTable {
   const char* CheckIndexes(const BoundaryMap& bounds) const;
 
  private:
+  friend class HeapInspector;  // test/native/check_catches_corruption.cpp
+
   bool ReserveMore(uint32_t inserts);
   uint32_t BestFitLarger(Granules size, uint64_t* steps) const;
   uint32_t Head(Granules size) const { return size < kSmallSizes ? small_heads_[size] : large_heads_.Find(size); }

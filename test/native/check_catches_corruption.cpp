@@ -1,0 +1,214 @@
+// Heap::Check, proven: each case builds a small heap, breaks one invariant that Check verifies
+// by reaching into the heap's tables (HeapInspector is the friend class the core declares for
+// this), and expects Check to name exactly that invariant. A checker whose failure branches were
+// never taken could not be trusted to find real corruption.
+//
+//   build-sanitize/check_catches_corruption      (built with -DMA_NATIVE_TESTS=ON; .ci/run runs it)
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "heap.h"
+
+namespace ma {
+
+class HeapInspector {
+ public:
+  static BoundaryMap& bounds(Heap& heap) { return heap.bounds_; }
+  static FreeTable& table(Heap& heap) { return heap.free_; }
+  static MetadataArray<Heap::Segment>& segments(Heap& heap) { return heap.segments_; }
+  static uint64_t& live_granules(Heap& heap) { return heap.live_granules_; }
+  static uint64_t& live_chunks(Heap& heap) { return heap.live_chunks_; }
+  static uint64_t& heap_bytes(Heap& heap) { return heap.heap_bytes_; }
+  static uint64_t& bump_free_chunks(Heap& heap) { return heap.bump_free_chunks_; }
+  static MetadataArray<Granules>& quarantined(Heap& heap) { return heap.quarantined_; }
+  static Granules PositionOf(Heap& heap, uintptr_t address) { return static_cast<Granules>((address - heap.base_address_) >> heap.granule_shift_); }
+  static FreeRecord& record(Heap& heap, uint32_t index) { return heap.free_.records_[index]; }
+  static uint32_t small_head(Heap& heap, Granules size) { return heap.free_.small_heads_[size]; }
+  static uint64_t& small_summary(Heap& heap) { return heap.free_.small_summary_; }
+  static uint32_t& page_first(Heap& heap, Granules pos) { return heap.free_.by_page_[pos >> 6]; }
+  static uint64_t& table_granules(Heap& heap) { return heap.free_.granules_; }
+};
+
+}  // namespace ma
+
+namespace {
+
+using ma::Granules;
+using ma::Heap;
+using ma::HeapInspector;
+using Inspect = HeapInspector;
+
+struct Case {
+  const char* name;
+  ma::Strategy strategy;
+  // Allocates, frees, then breaks one thing; the addresses it made are passed in.
+  std::function<void(Heap&, std::vector<uintptr_t>&)> corrupt;
+  const char* expected;  // Check's message, before the " (at 0x...)" it may add
+  uint32_t alignment = 16;
+};
+
+uintptr_t Alloc(Heap& heap, uint64_t bytes) {
+  uintptr_t address = 0;
+  if (heap.Alloc(bytes, 0, &address) != ma::Status::kOk) std::abort();
+  return address;
+}
+
+// live a (48) | free b (64, merged: best-fit-linear never defers) | live c (32) | deferred d (16, best-fit) | live e
+void Layout(Heap& heap, std::vector<uintptr_t>& at) {
+  for (const uint64_t bytes : {48, 64, 32, 16, 2048}) at.push_back(Alloc(heap, bytes));
+  heap.Free(at[1]);
+  heap.Free(at[3]);
+}
+
+int Run(const Case& test) {
+  ma::HeapOptions options;
+  options.source = ma::SourceKind::kMmap;
+  options.strategy = test.strategy;
+  options.segregate_small = 0;
+  options.alignment = test.alignment;
+  Heap* heap = nullptr;
+  if (Heap::Create(options, &heap) != ma::Status::kOk) std::abort();
+  std::vector<uintptr_t> at;
+  Layout(*heap, at);
+  std::string problem;
+  if (!heap->Check(&problem)) {
+    std::printf("FAIL %-60s the heap was broken before the corruption: %s\n", test.name, problem.c_str());
+    return 1;
+  }
+  test.corrupt(*heap, at);
+  problem.clear();
+  const bool passed = !heap->Check(&problem);
+  const std::string reported = problem.substr(0, problem.find(" (at 0x"));
+  const bool exact = passed && reported == test.expected;
+  std::printf("%s %-60s %s\n", exact ? "ok  " : "FAIL", test.name, exact ? "" : (passed ? ("reported: " + problem).c_str() : "Check() passed"));
+  // The heap is corrupt on purpose: it is leaked rather than destroyed.
+  return exact ? 0 : 1;
+}
+
+const ma::Strategy kLinear = ma::Strategy::kBestFitLinear;
+const ma::Strategy kBest = ma::Strategy::kBestFit;
+const ma::Strategy kBump = ma::Strategy::kBump;
+
+}  // namespace
+
+int main() {
+  std::setvbuf(stdout, nullptr, _IONBF, 0);
+  const std::vector<Case> cases = {
+      {"a free bit where no chunk starts", kLinear,
+       [](Heap& h, auto& at) { Inspect::bounds(h).WordOf(Inspect::PositionOf(h, at[0]) + 1).frees |= uint64_t{1} << ((Inspect::PositionOf(h, at[0]) + 1) & 63); },
+       "a free bit is set where no chunk starts"},
+      {"a stale summary bit", kLinear,
+       [](Heap& h, auto&) {
+         // A start bit set behind the summary's back, in an empty word of the wilderness.
+         const Granules far = Inspect::segments(h)[0].top + 128;
+         Inspect::bounds(h).WordOf(far).starts |= uint64_t{1} << (far & 63);
+       },
+       "a summary bit of the boundary map is stale"},
+      {"a segment whose top is past its end", kLinear,
+       [](Heap& h, auto&) { Inspect::segments(h)[0].top = Inspect::segments(h)[0].end + 1; },
+       "a segment's start, top and end are out of order"},
+      {"a segment starting below its base", kLinear,
+       [](Heap& h, auto&) { Inspect::segments(h)[0].base += 4096; },
+       "a segment starts below its base"},
+      {"a chunk start missing: two chunks run together", kLinear,
+       [](Heap& h, auto& at) { Inspect::bounds(h).RemoveStart(Inspect::PositionOf(h, at[0])); },
+       "a segment's first granule starts no chunk"},
+      {"a free chunk without its record", kLinear,
+       [](Heap& h, auto& at) { Inspect::bounds(h).SetFree(Inspect::PositionOf(h, at[2])); },
+       "a free chunk has no record in the free table"},
+      {"a record of the wrong size", kLinear,
+       [](Heap& h, auto& at) {
+         // A start bit inside the free chunk: its record no longer matches the run of granules.
+         Inspect::bounds(h).AddStart(Inspect::PositionOf(h, at[1]) + 1, false);
+       },
+       "a free chunk's record disagrees with its size"},
+      {"two adjacent free chunks, neither deferred", kLinear,
+       [](Heap& h, auto& at) {
+         // c's start becomes free with a record, right above the free b.
+         const Granules c = Inspect::PositionOf(h, at[2]);
+         if (!Inspect::table(h).Reserve(1)) std::abort();
+         Inspect::bounds(h).SetFree(c);
+         Inspect::table(h).Insert(c, 2);
+         Inspect::live_chunks(h) -= 1;
+         Inspect::live_granules(h) -= 2;
+       },
+       "two adjacent free chunks, neither deferred, while merging is on"},
+      {"a deferred chunk too large to defer", kBest,
+       [](Heap& h, auto&) {
+         // With 32-byte granules best fit defers chunks below 32 granules (1024 bytes): mark a
+         // live 40-granule chunk deferred.
+         const uintptr_t x = Alloc(h, 40 * 32);
+         Alloc(h, 32);
+         const Granules pos = Inspect::PositionOf(h, x);
+         if (!Inspect::table(h).Reserve(1) || !Inspect::table(h).ReserveDeferred(Inspect::table(h).deferred_count() + 1)) std::abort();
+         Inspect::bounds(h).SetFree(pos);
+         Inspect::table(h).MarkDeferred(Inspect::table(h).Insert(pos, 40));
+         Inspect::live_chunks(h) -= 1;
+         Inspect::live_granules(h) -= 40;
+       },
+       "a deferred chunk is larger than deferral allows", 32},
+      {"a chunk start above the top", kLinear,
+       [](Heap& h, auto&) {
+         const Granules top = Inspect::segments(h)[0].top;
+         Inspect::bounds(h).AddStart(top + 3, false);
+       },
+       "a chunk starts above the heap's top"},
+      {"live counts that disagree with the chunks", kLinear,
+       [](Heap& h, auto&) { Inspect::live_chunks(h) += 1; },
+       "live bytes or chunks disagree with the chunks in the heap"},
+      {"a quarantine entry of no live chunk", kLinear,
+       [](Heap& h, auto& at) {
+         if (!Inspect::quarantined(h).Reserve(1)) std::abort();
+         Inspect::quarantined(h).PushBack(Inspect::PositionOf(h, at[1]));
+       },
+       "a quarantined chunk is not a live chunk of the heap"},
+      {"a bump heap's free count off by one", kBump,
+       [](Heap& h, auto&) { Inspect::bump_free_chunks(h) += 1; },
+       "a bump heap's free chunks disagree with its counts"},
+      {"a deferred list entry pointing elsewhere", kBest,
+       [](Heap& h, auto& at) {
+         const uint32_t d = Inspect::table(h).Lookup(Inspect::PositionOf(h, at[3]));
+         Inspect::record(h, d).deferred += 1;
+       },
+       "a deferred record's list entry disagrees with it"},
+      {"the table's byte total off", kLinear,
+       [](Heap& h, auto&) { Inspect::table_granules(h) += 1; },
+       "the free table's byte total disagrees with its records"},
+      {"a small-size summary bit cleared", kLinear,
+       [](Heap& h, auto&) { Inspect::small_summary(h) = 0; },
+       "the small-size summary bitmap is stale"},
+      {"a record dropped from its page's chain", kLinear,
+       [](Heap& h, auto& at) { Inspect::page_first(h, Inspect::PositionOf(h, at[1])) = ma::kNoRecord; },
+       "a free chunk has no record in the free table"},
+      {"a deferred count that disagrees with the list", kBest,
+       [](Heap& h, auto& at) {
+         // The deferred chunk d loses its flag but stays on the list.
+         Inspect::record(h, Inspect::table(h).Lookup(Inspect::PositionOf(h, at[3]))).deferred = 0;
+       },
+       "the deferred chunks exceed their bound or disagree with the deferred list"},
+      {"a bin's back link broken", kBest,
+       [](Heap& h, auto& at) {
+         // Two more deferred 16-byte chunks in one bin; the second's back link is cut.
+         const uintptr_t f = Alloc(h, 16), g = Alloc(h, 16);
+         Alloc(h, 16);
+         h.Free(f);
+         h.Free(g);
+         const uint32_t head = Inspect::small_head(h, 1);
+         const uint32_t next = Inspect::record(h, head).bin_next;
+         if (next == ma::kNoRecord) std::abort();
+         Inspect::record(h, next).bin_prev = ma::kNoRecord;
+         (void)at;
+       },
+       "a size bin's back link is wrong"},
+      {"heap bytes that do not add up", kLinear,
+       [](Heap& h, auto&) { Inspect::heap_bytes(h) += 16; },
+       "live, free, wilderness and padding bytes do not add up to the heap's bytes"},
+  };
+  int failed = 0;
+  for (const Case& test : cases) failed += Run(test);
+  std::printf("check_catches_corruption: %zu passed, %d failed\n", cases.size() - failed, failed);
+  return failed == 0 ? 0 : 1;
+}
