@@ -9,6 +9,7 @@ import { runBench, type LoadedTrace, type RunHooks } from './bench/run'
 import type { BenchOptions } from './bench/types'
 import { PROGRAM, Progress, UsageError, byteOption, checkOutputFile, parseCommandArgs, progressBar, wholeNumberOption, type CliIo, type Command } from './cli-support'
 import { AllocatorError } from './errors'
+import { mallocReplay, parseMallocSpecs, type MallocSpec } from './malloc-rows'
 import { renderHeapMap } from './heap-map'
 import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL, STRATEGIES } from './options'
 import { REPLAY_ALLOCATORS } from './replay'
@@ -30,6 +31,10 @@ utilization, metadata, brk calls, search steps.
 Options:
   --allocator A      ${REPLAY_ALLOCATORS.join(', ')}
                      (default best-fit; libc is the process's own malloc)
+  --malloc NAME=LIBRARY
+                     replay with a malloc library (jemalloc, mimalloc, ...)
+                     preloaded in a child process, by the same loop as libc,
+                     instead of --allocator; its row is named NAME
   --map FILE.svg     also draw our heap at its peak: every chunk by address
   --timeline FILE.svg
                      also plot bytes held and bytes live over the requests
@@ -56,6 +61,7 @@ Examples:
 
 const REPLAY_OPTIONS = {
   allocator: { type: 'string' },
+  malloc: { type: 'string' },
   map: { type: 'string' },
   timeline: { type: 'string' },
   repeat: { type: 'string' },
@@ -104,6 +110,7 @@ function timedRunHooks(progress: Progress): RunHooks {
 async function replayCommand(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs('replay', args, REPLAY_OPTIONS, {
     allocator: 'an allocator name',
+    malloc: 'NAME=LIBRARY',
     map: 'a file name',
     timeline: 'a file name',
   })
@@ -113,6 +120,17 @@ async function replayCommand(args: readonly string[], io: CliIo): Promise<number
   }
   if (positionals.length !== 1) throw usage(positionals.length === 0 ? 'give the TRACE to replay' : `one TRACE at a time (got ${positionals.length}); bench replays several`)
   const options = timedRunOptions(values)
+  let specs: MallocSpec[] = []
+  if (values.malloc !== undefined) {
+    if (values.allocator !== undefined) throw usage('--malloc replaces --allocator: give one of them')
+    try {
+      specs = parseMallocSpecs([values.malloc])
+    } catch (error) {
+      if (error instanceof AllocatorError) throw usage(error.message)
+      throw error
+    }
+    options.allocators = [specs[0].name]
+  }
   const allocator = options.allocators[0]
   const drawing = values.map !== undefined || values.timeline !== undefined
   if (drawing && !(STRATEGIES as readonly string[]).includes(allocator)) {
@@ -136,7 +154,7 @@ async function replayCommand(args: readonly string[], io: CliIo): Promise<number
   const loaded: LoadedTrace = { name: trace.name, source: path, trace }
   let report
   try {
-    report = runBench([loaded], options, timedRunHooks(progress))
+    report = runBench([loaded], options, { ...timedRunHooks(progress), ...(specs.length > 0 ? { replay: mallocReplay(specs) } : {}) })
   } finally {
     progress.finish('')
   }

@@ -90,6 +90,16 @@ describe.skipIf(nativeBinding() === undefined)('bench --malloc', () => {
   const file = join(dir, 'mix.rep')
   writeFileSync(file, formatTrace(generateTrace('program-mix', { ops: 3_000, seed: 2 })))
 
+  it.skipIf(JEMALLOC === undefined)('replay --malloc: one row, the library\'s, by the same loop', async () => {
+    const result = await cli(['replay', file, '--malloc', `jemalloc=${JEMALLOC}`, '--repeat', '1', '--json'])
+    expect(result.code, result.stderr).toBe(0)
+    const doc = JSON.parse(result.stdout) as { result: { allocator: string; nsPerOp: number; metadataBytes: number | null } }
+    expect(doc.result).toMatchObject({ allocator: 'jemalloc', metadataBytes: null })
+    expect(doc.result.nsPerOp).toBeGreaterThan(0)
+    expect((await cli(['replay', file, '--malloc', 'jemalloc'])).code).toBe(2)
+    expect((await cli(['replay', file, '--malloc', `jemalloc=${JEMALLOC}`, '--allocator', 'best-fit'])).code).toBe(2)
+  })
+
   it.skipIf(JEMALLOC === undefined)('adds a jemalloc row beside libc, with its ratio to libc and its peak RSS growth', async () => {
     const result = await cli(['bench', file, '--allocators', 'best-fit,libc', '--malloc', `jemalloc=${JEMALLOC}`, '--repeat', '1', '--json'])
     expect(result.code).toBe(0)
