@@ -8,6 +8,8 @@
  */
 
 /** How a chunk is reached: a Handle (contents checked through bytes()), or heap.raw by address. */
+import { prng } from '../native-heap/helpers'
+
 export type Via = 'handle' | 'raw'
 
 export type Op =
@@ -29,17 +31,8 @@ export const DEFAULT_PROFILE: GeneratorProfile = { targetLive: 300, hugeSize: 2 
 /** The largest size the generator asks for that can succeed; patterns must cover it. */
 export const MAX_GENERATED_SIZE = 1 << 20
 
-/** mulberry32: small, fast, and the same stream on every platform. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32, the same seeded stream the native-heap suites use. */
+export { prng }
 
 /** A 32-bit seed from a base seed and a name, so that each configuration gets its own stream. */
 export function deriveSeed(base: number, name: string): number {
