@@ -135,13 +135,17 @@ Granules Heap::DropFree(Granules pos, Granules limit) {
 }
 
 bool Heap::SettleDeferred() {
-  // Each merge drops records before it adds one, but a new large size may need trie nodes.
+  // Each merge drops its record before it adds one, so only a new large size may need room (trie
+  // nodes); then the chunk stays deferred, as it was.
   while (free_.deferred_count() != 0) {
-    if (!free_.Reserve(1)) return false;
     const uint32_t record = free_.deferred_at(free_.deferred_count() - 1);
     const Granules pos = free_[record].pos, size = free_[record].size;
     Undefer(record);
     free_.Remove(record);
+    if (!free_.Reserve(1)) {
+      free_.MarkDeferred(free_.Insert(pos, size));
+      return false;
+    }
     Merge(*SegmentOf(pos), pos, size);
   }
   return true;

@@ -67,9 +67,13 @@ Status Heap::Realloc(uintptr_t address, uint64_t bytes, uintptr_t* new_address) 
   }
 
   Granules moved_to;
-  if (!free_.Reserve(1)) return Status::kOutOfMemory;
   status = AllocGranules(size, 0, &moved_to);
   if (status != Status::kOk) return status;
+  // Freeing the old chunk may need a record: reserved only now, so that a realloc the source
+  // refused has not grown the tables. If even a page for the record cannot be mapped, the move
+  // cannot finish: the old chunk stays the user's, and the new one stays allocated (giving it back
+  // could need a record too) — a leak of one chunk, only when the system has no page left.
+  if (!free_.Reserve(1)) return Status::kOutOfMemory;
   std::memcpy(reinterpret_cast<void*>(AddressOf(moved_to)), reinterpret_cast<const void*>(address),
               static_cast<size_t>(old) << granule_shift_);
   --live_chunks_;
