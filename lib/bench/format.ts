@@ -293,7 +293,7 @@ export function formatReportTables(report: BenchReport, summary: readonly Alloca
     'util: peak live / peak heap (malloc-lab); heap/live is its inverse.  meta/live: out-of-band metadata',
     'bytes ÷ peak live.  steps/op: free-table records examined by fit searches per request.',
   )
-  if (options.growth !== 0) notes.push(`Heap growth is ${formatInteger(options.growth)} B per break move; the malloc-lab accounting wants --growth 0 (or 4096 with --segregate-small).`)
+  if (options.growth !== 0) notes.push(`Heap growth is ${formatInteger(options.growth)} B per break move; the malloc-lab accounting wants --growth 0.`)
   out.push('', ...notes)
   return out.join('\n') + '\n'
 }

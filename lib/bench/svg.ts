@@ -371,7 +371,7 @@ export function renderSvg(report: BenchReport, summary: readonly AllocatorSummar
     }
   }
   if (anyCut) notes.push(`Bars with a break mark go beyond the axis (${timeScale.tick(timeMax)}); their labels give the value.`)
-  if (options.growth !== 0) notes.push(`Heap growth ${formatInteger(options.growth)} B per break move; the malloc-lab accounting wants --growth 0 (or 4096 with --segregate-small).`)
+  if (options.growth !== 0) notes.push(`Heap growth ${formatInteger(options.growth)} B per break move; the malloc-lab accounting wants --growth 0.`)
   for (const skipped of report.skipped) notes.push(`Skipped ${skipped.name}: ${skipped.reason}.`)
   for (const note of notes) {
     out.push(`<text x="${margin}" y="${n(y)}" font-size="10" fill="#555">${escapeXml(note)}</text>`)
