@@ -4,29 +4,10 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CSV_HEADER } from '../lib/bench/format'
-import { main, type CliIo } from '../lib/cli'
 import { REPLAY_ALLOCATORS } from '../lib/replay'
 import { formatTrace } from '../lib/trace'
 import { generateTrace } from '../lib/workloads'
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-async function run(argv: string[], options: { isTTY?: boolean } = {}): Promise<Run> {
-  let stdout = ''
-  let stderr = ''
-  const io: CliIo = {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    isTTY: options.isTTY ?? false,
-    columns: 100,
-  }
-  const code = await main(argv, io)
-  return { code, stdout, stderr }
-}
+import { run } from './cli-helpers'
 
 let dir: string
 let churn: string

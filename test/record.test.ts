@@ -10,10 +10,10 @@ import { delimiter, join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { nativeBinding } from '../lib/binding'
-import { main, type CliIo } from '../lib/cli'
 import { record, recorderPath, type RecordedTrace } from '../lib/record'
 import { replay, REPLAY_ALLOCATORS } from '../lib/replay'
 import { loadTrace } from '../lib/trace'
+import { run } from './cli-helpers'
 
 function findProgram(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -283,14 +283,6 @@ describe.skipIf(recorderPath() === undefined || nativeBinding() === undefined)('
 })
 
 describe.skipIf(recorderPath() === undefined)('memory-allocator record', () => {
-  async function run(argv: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-    let stdout = ''
-    let stderr = ''
-    const io: CliIo = { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) }, isTTY: false }
-    const code = await main(argv, io)
-    return { code, stdout, stderr }
-  }
-
   it('exits with the command\'s status and says where the traces went', async () => {
     const output = join(dir, 'sh.rep')
     // sh forks `ls`, which writes its own trace; sh itself ends with exit status 3.

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { nativeBinding } from '../lib/binding'
-import { main, type CliIo } from '../lib/cli'
 import { AllocatorError } from '../lib/errors'
 import { recorderPath } from '../lib/record'
 import { replay } from '../lib/replay'
 import { formatTrace } from '../lib/trace'
 import { generateTrace } from '../lib/workloads'
+import { run as cli } from './cli-helpers'
 
 const JEMALLOC = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib64/libjemalloc.so.2'].find((path) => existsSync(path))
 if (JEMALLOC === undefined) console.warn('replay-library tests: libjemalloc.so.2 is not installed (Debian: apt-get install libjemalloc2); its tests are skipped')
@@ -30,14 +30,6 @@ function codeOf(run: () => unknown): string | undefined {
     return (error as AllocatorError).code
   }
   return undefined
-}
-
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const io: CliIo = { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) }, isTTY: false }
-  const code = await main(argv, io)
-  return { code, stdout, stderr }
 }
 
 describe.skipIf(nativeBinding() === undefined)('replay with a malloc library', () => {

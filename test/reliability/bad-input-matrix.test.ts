@@ -28,9 +28,9 @@ import {
   type Heap,
   type Trace,
 } from '../../lib/index'
-import { main, type CliIo } from '../../lib/cli'
 import { BAD_ALIGNMENTS, BAD_NUMBERS, HUGE_SIZES, WILD_ADDRESSES, WRONG_TYPES, type Labelled } from './bad-values'
 import { BACKENDS, nativeAvailable, observable } from './support'
+import { run as cli } from '../cli-helpers'
 
 interface Case {
   what: string
@@ -517,14 +517,6 @@ describe('bad traces', () => {
 })
 
 describe('bad CLI flags', () => {
-  async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = ''
-    let stderr = ''
-    const io: CliIo = { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, isTTY: false, columns: 100 }
-    const code = await main(argv, io)
-    return { code, stdout, stderr }
-  }
-
   it('every bad flag value is exit code 2 naming the flag, and nothing runs', async () => {
     // Small settings, so that a flag wrongly accepted costs a moment, not a full bench run.
     const base: Record<string, string> = { '--allocators': 'bump', '--repeat': '1', '--ops': '50' }
