@@ -1,6 +1,6 @@
 /**
  * The typed shape of the native binding: exactly what `memory_allocator.node` exports.
- * Only lib/binding.ts loads it; the facade in lib/ is its only user.
+ * Only lib/backends/binding.ts loads it; the facade in lib/ is its only user.
  */
 import type { ChunkInfo, HeapStats, Strategy } from './lib/types'
 

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { dirname, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { NativeReplayOptions } from '../../binding'
-import { nativeBinding } from '../../lib/binding'
+import { nativeBinding } from '../../lib/backends/binding'
 import { parseTrace, replay, REPLAY_ALLOCATORS } from '../../lib/index'
 import { expectError } from '../native-heap/helpers'
 
