@@ -1,16 +1,19 @@
 /**
  * Checking replay()'s options: every problem is an ERR_INVALID_OPTION naming the option and the
- * value, as createHeap's are; an option replay does not know is refused rather than ignored.
+ * value, as createHeap's are; an option replay does not know is refused rather than ignored. The
+ * heap's options (alignment, growth, split, ...) are checked by createHeap's own rules
+ * (lib/heap/options.ts), so a replay runs the heap createHeap would make.
  */
 import { AllocatorError, describeValue } from '../errors'
-import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL, DEFAULT_TRIM_THRESHOLD, STRATEGIES } from '../heap/options'
-import type { Strategy } from '../types'
+import { resolveOptions, STRATEGIES } from '../heap/options'
+import type { HeapOptions, Strategy } from '../types'
 
 export type ReplayAllocator = Strategy | 'libc'
 export const REPLAY_ALLOCATORS: readonly ReplayAllocator[] = [...STRATEGIES, 'libc']
 
-const REPLAY_OPTION_KEYS: ReadonlySet<string> = new Set(['allocator', 'touch', 'repeat', 'growth', 'alignment', 'trimThreshold', 'segregateSmall', 'source', 'library'])
-const REPLAY_SOURCES = ['brk', 'mmap'] as const
+/** The HeapOptions a replay of our heap takes; the others (backend, views, ...) mean nothing here. */
+const HEAP_OPTION_KEYS = ['source', 'alignment', 'growth', 'split', 'coalesce', 'trimThreshold', 'maxHeapBytes', 'segregateSmall'] as const
+const REPLAY_OPTION_KEYS: ReadonlySet<string> = new Set(['allocator', 'touch', 'repeat', 'library', ...HEAP_OPTION_KEYS])
 
 export interface ResolvedReplayOptions {
   allocator: ReplayAllocator
@@ -18,7 +21,11 @@ export interface ResolvedReplayOptions {
   source: 'brk' | 'mmap' | undefined
   alignment: number
   growth: number
+  split: boolean
+  coalesce: boolean
   trimThreshold: number
+  /** Infinity: no cap. */
+  maxHeapBytes: number
   segregateSmall: number
   touch: boolean
   repeat: number
@@ -52,9 +59,6 @@ export function resolveReplayOptions(options: unknown): ResolvedReplayOptions {
   if (given.touch !== undefined && typeof given.touch !== 'boolean') {
     invalid(`replay option touch must be a boolean, got ${describeValue(given.touch)}`)
   }
-  if (given.source !== undefined && !REPLAY_SOURCES.includes(given.source as 'brk')) {
-    invalid(`replay option source must be 'brk' or 'mmap', got ${describeValue(given.source)}`)
-  }
   if (given.library !== undefined) {
     if (given.allocator !== 'libc') {
       invalid(`replay option library goes with allocator 'libc' (the library replaces libc's malloc), got allocator ${describeValue(given.allocator)}`)
@@ -63,20 +67,31 @@ export function resolveReplayOptions(options: unknown): ResolvedReplayOptions {
       invalid(`replay option library must be the path of a malloc shared library, got ${describeValue(given.library)}`)
     }
   }
-  const trimThreshold = given.trimThreshold === Infinity ? Infinity : wholeNumber('trimThreshold', given.trimThreshold, DEFAULT_TRIM_THRESHOLD, 0)
-  const alignment = wholeNumber('alignment', given.alignment, DEFAULT_ALIGNMENT, 8)
-  if (alignment > 4096 || (alignment & (alignment - 1)) !== 0) {
-    invalid(`replay option alignment must be a power of two from 8 to 4096, got ${alignment}`)
-  }
+  const heap = resolveHeapOptions(given)
   return {
     allocator: given.allocator as ReplayAllocator,
-    source: given.source as 'brk' | 'mmap' | undefined,
-    alignment,
-    growth: wholeNumber('growth', given.growth, DEFAULT_GROWTH, 0),
-    trimThreshold,
-    segregateSmall: wholeNumber('segregateSmall', given.segregateSmall, DEFAULT_SEGREGATE_SMALL, 0, 1 << 20),
+    source: heap.source,
+    alignment: heap.alignment,
+    growth: heap.growth,
+    split: heap.split,
+    coalesce: heap.coalesce,
+    trimThreshold: heap.trimThreshold,
+    maxHeapBytes: heap.maxHeapBytes ?? Infinity,
+    segregateSmall: heap.segregateSmall,
     touch: (given.touch as boolean | undefined) ?? true,
     repeat: wholeNumber('repeat', given.repeat, 1, 1),
     library: given.library as string | undefined,
+  }
+}
+
+/** createHeap's checks and defaults for the heap options given, its messages prefixed "replay". */
+function resolveHeapOptions(given: Record<string, unknown>): ReturnType<typeof resolveOptions> {
+  const heapOptions: Record<string, unknown> = {}
+  for (const key of HEAP_OPTION_KEYS) if (given[key] !== undefined) heapOptions[key] = given[key]
+  try {
+    return resolveOptions(heapOptions as HeapOptions)
+  } catch (error) {
+    if (error instanceof AllocatorError && error.code === 'ERR_INVALID_OPTION') invalid(`replay ${error.message}`)
+    throw error
   }
 }

@@ -16,11 +16,16 @@ export interface ReplayOptions {
   touch?: boolean
   /** Timed runs, after one untimed warm-up run; the result reports the median (default 1). */
   repeat?: number
-  /** Heap options for our strategies (ignored for 'libc'); defaults as createHeap's. */
+  /**
+   * Heap options for our strategies (ignored for 'libc'): the HeapOptions of the same names,
+   * checked and defaulted as createHeap's.
+   */
   growth?: number
   alignment?: number
+  split?: boolean
+  coalesce?: boolean
   trimThreshold?: number
-  /** As HeapOptions.segregateSmall (default 64). */
+  maxHeapBytes?: number
   segregateSmall?: number
   source?: 'brk' | 'mmap'
   /**
@@ -62,7 +67,10 @@ export function replay(trace: Trace, options: ReplayOptions): ReplayResult {
     source: resolved.source ?? (binding.onMainThread() ? 'brk' : 'mmap'),
     alignment: resolved.alignment,
     growth: resolved.growth,
+    split: resolved.split,
+    coalesce: resolved.coalesce,
     trimThreshold: resolved.trimThreshold,
+    maxHeapBytes: resolved.maxHeapBytes,
     segregateSmall: resolved.segregateSmall,
     touch: resolved.touch,
     repeat: resolved.repeat,

@@ -86,6 +86,31 @@ describe.skipIf(nativeBinding() === undefined)('replay', () => {
     expectCode(() => replay(churn, { allocator: 'best-fit', segregateSmall: 2 ** 21 }), 'ERR_INVALID_OPTION', 'segregateSmall')
   })
 
+  // One mapping of the options to the core's (native/addon/heap_options.cpp) for createHeap and
+  // replay: each option changes the replay as it changes a heap.
+  it('honours split, coalesce and maxHeapBytes as createHeap does', () => {
+    const base = { allocator: 'best-fit', growth: 0, source: 'mmap', segregateSmall: 0 } as const
+    // A 4096-byte hole below a live chunk, then two 16-byte requests: split carves both from the
+    // hole; without split the first takes the whole hole and the second grows the heap.
+    const hole = parseTrace('0\n4\n5\n1\na 0 4096\na 3 16\nf 0\na 1 16\na 2 16\n', 'hole')
+    expect(replay(hole, base).peakHeapBytes).toBe(4096 + 16)
+    expect(replay(hole, { ...base, split: false }).peakHeapBytes).toBe(4096 + 16 + 16)
+    // Two freed 1 KiB neighbours, then 2 KiB: merged they hold it; unmerged the heap grows.
+    const pair = parseTrace('0\n4\n6\n1\na 0 1024\na 1 1024\na 3 16\nf 0\nf 1\na 2 2048\n', 'pair')
+    expect(replay(pair, base).peakHeapBytes).toBe(2048 + 16)
+    expect(replay(pair, { ...base, coalesce: false }).peakHeapBytes).toBe(2048 + 16 + 2048)
+    // The cap holds in a replay as in a heap: the request that would pass it fails.
+    expect(replay(pair, { ...base, maxHeapBytes: 4096 + 16 }).peakHeapBytes).toBe(2048 + 16)
+    expectCode(() => replay(pair, { ...base, coalesce: false, maxHeapBytes: 4096 }), 'ERR_OUT_OF_MEMORY', 'op 6')
+  })
+
+  it('checks split, coalesce and maxHeapBytes by createHeap\'s rules', () => {
+    expectCode(() => replay(churn, { allocator: 'best-fit', split: 'no' as unknown as boolean }), 'ERR_INVALID_OPTION', 'replay option split must be a boolean')
+    expectCode(() => replay(churn, { allocator: 'best-fit', coalesce: 1 as unknown as boolean }), 'ERR_INVALID_OPTION', 'replay option coalesce must be a boolean')
+    expectCode(() => replay(churn, { allocator: 'best-fit', maxHeapBytes: 0 }), 'ERR_INVALID_OPTION', 'replay option maxHeapBytes must be positive')
+    expectCode(() => replay(churn, { allocator: 'best-fit', alignment: 24 }), 'ERR_INVALID_OPTION', 'replay option alignment must be a power of two from 8 to 4096, got 24')
+  })
+
   it('refuses an inconsistent trace with ERR_TRACE_FORMAT naming the op, before running anything', () => {
     const freeOfDeadId: Trace = { ...churn, kinds: new Uint8Array([0, 1, 1]), ids: new Int32Array([0, 0, 0]), sizes: new Float64Array([8, 0, 0]), opCount: 3 }
     expectCode(() => replay(freeOfDeadId, { allocator: 'libc' }), 'ERR_TRACE_FORMAT', 'op 3')
