@@ -10,7 +10,6 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <atomic>
 #include <memory>
 #include <new>
 
@@ -59,7 +58,6 @@ class BreakGuard {
 
 bool brk_off_main_thread = false;
 size_t region_alignment = 0;
-std::atomic<uint64_t> source_growths{0};
 
 // A private region reserved up front; only [region_, committed_) is readable and writable.
 // `end_` is the exact end the heap asked for; commits are whole pages.
@@ -88,7 +86,6 @@ class MmapSource final : public MemorySource {
       return Status::kOutOfMemory;
     }
     *out = Extension{end_, start, new_end, expected_end != 0};
-    source_growths.fetch_add(1, std::memory_order_relaxed);
     end_ = new_end;
     if (new_committed > committed_) committed_ = new_committed;
     return Status::kOk;
@@ -180,8 +177,7 @@ class BrkSource final : public MemorySource {
       if (previous != reinterpret_cast<void*>(-1)) {
         // previous == found: we hold the lock and only the main thread moves the break.
         *out = Extension{found, start, found + increment, contiguous};
-        source_growths.fetch_add(1, std::memory_order_relaxed);
-        return Status::kOk;
+            return Status::kOk;
       }
     }
     return ExtendFallback(found, fresh_bytes, align, out);
@@ -279,7 +275,6 @@ Status BlockBreakForTesting(bool block) {
 
 void AllowBrkOffMainThread() { brk_off_main_thread = true; }
 void SetRegionAlignment(size_t align) { region_alignment = align; }
-uint64_t SourceGrowths() { return source_growths.load(std::memory_order_relaxed); }
 
 uintptr_t CurrentBreak() {
   BreakGuard guard;

@@ -62,8 +62,6 @@ void AllowBrkOffMainThread();
 // Aligns every later mmap reservation of this copy of the core to `align` bytes (a power of two):
 // the library finds the thread heap that owns an address from its high bits, with no search.
 void SetRegionAlignment(size_t align);
-// How many times any source of this copy of the core has grown: a cheap "did a heap grow?" test.
-uint64_t SourceGrowths();
 
 // The break lock is shared: a process that runs the malloc library (which exports
 // kBreakLockSymbol, returning its pthread_mutex_t*) and also loads the addon has one lock for

@@ -6,11 +6,11 @@
 // While the program runs, the main heap is watched after each of its requests when asked for:
 // - the timeline (MEMORY_ALLOCATOR_TIMELINE=1): (request, heapBytes, liveBytes) every `every`
 //   requests, at most kMaxSamples; when full, every other sample goes and `every` doubles.
-// - the snapshot at the peak (MEMORY_ALLOCATOR_SNAPSHOT=peak): the chunk list, taken again each
-//   time the heap reaches a new peak size (seen cheaply: only when some source grew). A walk
-//   costs a few ns per chunk, so it stops when a heap has more than kMaxPeakChunks chunks or when
-//   the walks together passed kPeakWalkBudget chunks; the snapshot is then taken at exit and the
-//   report says why.
+// - the snapshot at the peak (MEMORY_ALLOCATOR_SNAPSHOT=peak): the chunk list, taken again at
+//   each new peak of live bytes (within 1/64, or when the heap grew). A walk costs a few ns per
+//   chunk, so it stops when a heap has more than kMaxPeakChunks chunks or when the walks
+//   together passed kPeakWalkBudget chunks; the snapshot is then taken at exit and the report
+//   says why (snapshot.reason).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,8 +35,8 @@ uint64_t every = 1;
 size_t sample_count = 0;
 uint64_t samples[kMaxSamples][3];
 
-uint64_t seen_growths = ~uint64_t{0};
-uint64_t snapshot_heap_bytes = 0;  // the heap's size at the last snapshot
+uint64_t snapshot_heap_bytes = 0;  // the heap's size and live bytes at the last snapshot
+uint64_t snapshot_live_bytes = 0;
 uint64_t walked = 0;
 const char* peak_given_up = nullptr;  // why the snapshot moved to exit
 std::vector<ChunkInfo>* snapshot = nullptr;
@@ -71,11 +71,11 @@ void ObserveMain(Heap* heap) {
     }
   }
   if (settings.snapshot == SnapshotMode::kPeak && peak_given_up == nullptr) {
-    const uint64_t growths = SourceGrowths();
-    if (growths == seen_growths) return;
-    seen_growths = growths;
+    // Only at a new peak of live bytes: a larger heap, or 1/64 more live bytes than the last
+    // snapshot held (so that a heap filling its last growth is not listed at every request).
     const HeapStats stats = heap->Stats();
-    if (stats.heap_bytes <= snapshot_heap_bytes) return;
+    if (stats.live_bytes != stats.peak_live_bytes) return;
+    if (stats.heap_bytes <= snapshot_heap_bytes && stats.live_bytes <= snapshot_live_bytes + snapshot_live_bytes / 64) return;
     const uint64_t chunks = stats.live_chunks + stats.free_chunks;
     if (chunks > kMaxPeakChunks) {
       peak_given_up = "more than 200000 chunks at the peak";
@@ -84,6 +84,7 @@ void ObserveMain(Heap* heap) {
     } else {
       walked += chunks;
       snapshot_heap_bytes = stats.heap_bytes;
+      snapshot_live_bytes = stats.live_bytes;
       TakeSnapshot(heap, stats);
     }
   }
