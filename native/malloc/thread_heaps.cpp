@@ -159,7 +159,7 @@ void AfterForkInParent() {
   const uint32_t count = slot_count.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < count; ++i) {
     slots[i].queue_lock.Unlock();
-    slots[i].foreign_wants.store(0, std::memory_order_relaxed);
+    slots[i].foreign_wants.store(0, std::memory_order_release);
     slots[i].lock.Unlock();
   }
   pthread_mutex_unlock(&registry_lock);
@@ -171,6 +171,8 @@ void AfterForkInChild() {
   // the main heap has no owner unless the main thread forked.
   pthread_mutex_init(&break_lock, nullptr);
   pthread_mutex_init(&registry_lock, nullptr);
+  // The registration is the process's memory's; register the child's own, or go back to locks.
+  if (asymmetric) asymmetric = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
   const uint32_t count = slot_count.load(std::memory_order_acquire);
   HeapSlot* mine = thread_state.heap;
   if (mine == &slots[0] && !thread_state.exited) thread_state.owns = true;  // now the main thread
@@ -303,7 +305,7 @@ Access EnterOwn(HeapSlot* slot) {
     slot->in_use_by_owner.store(1, std::memory_order_relaxed);
     // Only the compiler must keep the store before the load: membarrier orders them for us.
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (__builtin_expect(slot->foreign_wants.load(std::memory_order_relaxed) == 0, 1)) {
+    if (__builtin_expect(slot->foreign_wants.load(std::memory_order_acquire) == 0, 1)) {
       if (__builtin_expect(slot->queued.load(std::memory_order_relaxed) != 0, 0)) Drain(slot);
       return Access::kOwner;
     }
@@ -332,7 +334,7 @@ void EnterForeign(HeapSlot* slot) {
 }
 
 void LeaveForeign(HeapSlot* slot) {
-  if (asymmetric) slot->foreign_wants.store(0, std::memory_order_relaxed);
+  if (asymmetric) slot->foreign_wants.store(0, std::memory_order_release);
   slot->lock.Unlock();
 }
 
