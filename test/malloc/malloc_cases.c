@@ -321,10 +321,10 @@ static void* allocate_forever(void* arg) {
 
 // fork while other threads allocate (on their heaps and on the main heap): the child must be able
 // to allocate, and exits 0.
-static int fork_while_allocating(void) {
+static int fork_while_allocating(int rounds) {
   pthread_t threads[2];
   for (int i = 0; i < 2; ++i) pthread_create(&threads[i], NULL, allocate_forever, NULL);
-  for (int round = 0; round < 20; ++round) {
+  for (int round = 0; round < rounds; ++round) {
     void* mine = malloc(1000);
     pid_t child = fork();
     if (child == 0) {
@@ -385,7 +385,7 @@ int main(int argc, char** argv) {
   }
   if (strcmp(which, "remote-frees") == 0) return remote_frees() != 0;
   if (strcmp(which, "churn") == 0) return churn() != 0;
-  if (strcmp(which, "fork") == 0) return fork_while_allocating() != 0;
+  if (strcmp(which, "fork") == 0) return fork_while_allocating(argc > 2 ? atoi(argv[2]) : 20) != 0;
   if (strcmp(which, "report") == 0) return report() != 0;
   if (strcmp(which, "break-lock") == 0) return break_lock() != 0;
   return 2;
