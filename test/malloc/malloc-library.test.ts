@@ -101,6 +101,7 @@ describe.runIf(hasLibrary && cc !== undefined)('the malloc library: C cases', ()
     { which: 'double', fn: 'free', code: 'ERR_DOUBLE_FREE', what: () => 'a 48-byte chunk already freed' },
     { which: 'inside', fn: 'free', code: 'ERR_INVALID_POINTER', what: (chunk: string) => `inside a 64-byte live chunk at ${chunk} (16 bytes past its start)` },
     { which: 'foreign', fn: 'free', code: 'ERR_INVALID_POINTER', what: () => 'not in any heap of this allocator' },
+    { which: 'remote', fn: 'free', code: 'ERR_DOUBLE_FREE', what: () => 'a 48-byte chunk already freed' },
     { which: 'realloc', fn: 'realloc', code: 'ERR_DOUBLE_FREE', what: () => 'a 48-byte chunk already freed' },
     { which: 'usable', fn: 'malloc_usable_size', code: 'ERR_INVALID_POINTER', what: (chunk: string) => `inside a 64-byte live chunk at ${chunk} (32 bytes past its start)` },
   ]

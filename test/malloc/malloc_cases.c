@@ -185,6 +185,12 @@ static int overflow(void) {
   return failures;
 }
 
+static void* free_twice(void* p) {
+  free(p);
+  free(p);
+  return NULL;
+}
+
 static void bad_free(const char* which) {
   static char* chunk;
   chunk = malloc(48);
@@ -209,6 +215,14 @@ static void bad_free(const char* which) {
     fflush(stdout);
     sink = realloc(chunk, 100);
     CHECK(sink == NULL);
+  } else if (strcmp(which, "remote") == 0) {
+    // Freed twice by another thread: found when the owner takes its queued frees back, at its
+    // next call.
+    printf("%p\n", (void*)chunk);
+    fflush(stdout);
+    pthread_t thread;
+    pthread_create(&thread, NULL, free_twice, chunk);
+    pthread_join(thread, NULL);
   } else if (strcmp(which, "usable") == 0) {
     printf("%p %p\n", (void*)(other + 32), (void*)other);
     fflush(stdout);
