@@ -6,7 +6,7 @@ import { constants as bufferConstants } from 'node:buffer'
 import type { NativeBinding } from '../../binding'
 import { AddressMap } from './address-map'
 import type { HeapBackend } from '../backends/backend'
-import { forcedJsReason, nativeBinding, nativeUnavailableReason } from '../backends/binding'
+import { BACKEND_ENV, backendFromEnv, forcedJsReason, nativeBinding, nativeUnavailableReason } from '../backends/binding'
 import { AllocatorError, describeValue } from '../errors'
 import { ArrayHandleImpl, ChunkState, type HandleOwner, HandleImpl, hex, inspectCustom } from './handle'
 import { JsBumpHeap } from '../backends/js/js-heap'
@@ -48,20 +48,21 @@ function refuseZeroAlign(align: number | undefined): void {
 export function createHeap(options?: HeapOptions): Heap {
   const resolved = resolveOptions(options)
   if (resolved.backend === 'js') return new HeapImpl(createJsBackend(resolved, undefined), resolved.trackLeaks, undefined)
+  const wanted = resolved.backend === 'native' ? 'native' : backendFromEnv()
+  // MEMORY_ALLOCATOR_BACKEND=js: the js heap on purpose, so no warning, and the addon is not loaded.
+  if (wanted === 'js') return new HeapImpl(createJsBackend(resolved, forcedJsReason()), resolved.trackLeaks, forcedJsReason())
   const binding = nativeBinding()
-  const unavailable = binding === undefined ? nativeUnavailableReason() : undefined
-  if (binding !== undefined && (resolved.backend === 'native' || forcedJsReason() === undefined)) {
-    return new HeapImpl(createNativeBackend(binding, resolved), resolved.trackLeaks, undefined)
+  if (binding !== undefined) return new HeapImpl(createNativeBackend(binding, resolved), resolved.trackLeaks, undefined)
+  const unavailable = nativeUnavailableReason()
+  if (wanted === 'native') {
+    const how = resolved.backend === 'native' ? "backend 'native'" : `${BACKEND_ENV}=native`
+    throw new AllocatorError('ERR_UNSUPPORTED', `${how} is not available: ${unavailable}`)
   }
-  if (resolved.backend === 'native') {
-    throw new AllocatorError('ERR_UNSUPPORTED', `backend 'native' is not available: ${unavailable}`)
-  }
-  const reason = unavailable ?? forcedJsReason()
-  if (unavailable !== undefined && !warnedAboutFallback) {
+  if (!warnedAboutFallback) {
     warnedAboutFallback = true
-    process.emitWarning(`memory-allocator uses its js heap: ${reason}`, { code: 'MEMORY_ALLOCATOR_FALLBACK' })
+    process.emitWarning(`memory-allocator uses its js heap: ${unavailable}`, { code: 'MEMORY_ALLOCATOR_FALLBACK' })
   }
-  return new HeapImpl(createJsBackend(resolved, reason), resolved.trackLeaks, reason)
+  return new HeapImpl(createJsBackend(resolved, unavailable), resolved.trackLeaks, unavailable)
 }
 
 function createNativeBackend(binding: NativeBinding, options: ResolvedOptions): HeapBackend {
