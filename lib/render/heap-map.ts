@@ -8,7 +8,6 @@
  * The layout is computed once (layoutHeapMap) and drawn by either renderer, which keeps the text
  * and the SVG in agreement.
  */
-import { humanBytes } from './format'
 import { AllocatorError, describeValue } from '../errors'
 import { renderSvgMap } from './heap-map-svg'
 import {
@@ -19,6 +18,7 @@ import {
   legendKinds,
   regionPieces,
   rowStartOffsets,
+  scaleNote,
   snapshotHeap,
   summaryLine,
   type HeapSnapshot,
@@ -126,7 +126,7 @@ function renderTextMap(snapshot: HeapSnapshot, options: { width: number; color: 
   }
   const title = options.title ?? defaultTitle(snapshot)
   if (layout.regions.length === 0) return `${title}: ${summaryLine(snapshot)}\n`
-  const header = `${title}: ${summaryLine(snapshot)}; 1 cell = ${humanBytes(layout.scale)}`
+  const header = `${title}: ${summaryLine(snapshot)}; ${scaleNote(layout, 'cell')}`
 
   const offsetDigits = Math.max(4, (snapshot.stats.heapEnd - snapshot.stats.heapStart).toString(16).length)
   const rows = rowStartOffsets(layout).map((offset) => `+${offset.toString(16).padStart(offsetDigits, '0')} `)
