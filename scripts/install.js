@@ -2,8 +2,12 @@
 // npm install hook. Uses a prebuild that loads; else builds the addon from source with cmake-js;
 // else says why and leaves the js backend to be used. It never fails the install and never
 // touches the network (cmake-js takes the Node-API headers from the node-api-headers package).
+// In a checkout (scripts/build-ts.js is there; the tarball ships dist/ instead) it also compiles
+// the TypeScript, which a `prepare` script did before: `prepare` shipped in the package's
+// package.json as one more script a consumer's install could run (issue 13, defect 17).
 'use strict'
 const { spawnSync } = require('node:child_process')
+const { existsSync } = require('node:fs')
 const path = require('node:path')
 
 const root = path.resolve(__dirname, '..')
@@ -62,4 +66,11 @@ try {
   main()
 } catch (error) {
   say(`install step failed unexpectedly (${error && error.message}); the js backend will be used`)
+}
+
+// A checkout's TypeScript: a compile error there is the developer's to see, so it fails `npm ci`.
+const buildTs = path.join(root, 'scripts', 'build-ts.js')
+if (existsSync(buildTs)) {
+  const build = spawnSync(process.execPath, [buildTs], { cwd: root, stdio: 'inherit' })
+  if (build.status !== 0) process.exitCode = build.status ?? 1
 }

@@ -51,9 +51,21 @@ export function nativeUnavailableReason(): string | undefined {
   return loaded.reason
 }
 
+/**
+ * What backend 'auto' means under MEMORY_ALLOCATOR_BACKEND: unset, '' or 'auto' the default choice,
+ * 'js' the js heap on purpose (no warning), 'native' the native heap or ERR_UNSUPPORTED. Any other
+ * value is ERR_INVALID_OPTION: a typo (`jss`) silently ignored would run the wrong heap unnoticed.
+ */
+export function backendFromEnv(): 'auto' | 'js' | 'native' {
+  const value = process.env[BACKEND_ENV]
+  if (value === undefined || value === '' || value === 'auto') return 'auto'
+  if (value === 'js' || value === 'native') return value
+  throw new AllocatorError('ERR_INVALID_OPTION', `${BACKEND_ENV} must be 'js', 'native' or 'auto' (or unset), got ${JSON.stringify(value)}`)
+}
+
 /** Why 'auto' must not choose native even though it loads, or undefined. */
 export function forcedJsReason(): string | undefined {
-  return process.env[BACKEND_ENV] === 'js' ? `${BACKEND_ENV}=js is set` : undefined
+  return backendFromEnv() === 'js' ? `${BACKEND_ENV}=js is set` : undefined
 }
 
 /** The addon's file, as node-gyp-build would load it (for a child process that loads it itself). */

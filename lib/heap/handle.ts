@@ -17,6 +17,9 @@ export class ChunkState implements ViewSlot {
   stack: string | undefined = undefined
   viewBuffer: ArrayBuffer | undefined = undefined
   viewToken = 0
+  /** The chunk's one Uint8Array, handed out by handle.bytes() and raw.bytes() alike until it is
+   * revoked (reads length 0) or the chunk is freed. */
+  bytes: Uint8Array | undefined = undefined
 
   constructor(
     readonly address: number,
@@ -41,8 +44,13 @@ export function hex(address: number): string {
 export class HandleImpl implements Handle {
   /** @internal */ readonly state: ChunkState
   /** @internal */ readonly owner: HandleOwner
-  #bytes: Uint8Array | undefined = undefined
   #typed: TypedArray | undefined = undefined
+
+  /** True only for handles the library made (a private field is a brand that
+   * Object.create(Handle.prototype) cannot forge). */
+  static isHandle(value: HandleImpl): boolean {
+    return #typed in value
+  }
 
   constructor(owner: HandleOwner, state: ChunkState) {
     this.owner = owner
@@ -63,32 +71,31 @@ export class HandleImpl implements Handle {
 
   bytes(): Uint8Array {
     this.assertUsable()
-    // One view per handle; made again only if something detached it while the chunk lived on
-    // (its buffer was transferred away, or a shared window was given up after a trim).
-    if (this.#bytes === undefined || (this.#bytes.length === 0 && this.state.size > 0)) {
-      this.#bytes = this.owner.bytesOf(this.state)
-      this.#typed = undefined
-    }
-    return this.#bytes
+    // One view per chunk (ChunkState.bytes, shared with raw.bytes); made again only if something
+    // detached it while the chunk lived on (its buffer was transferred away, or a shared window
+    // was given up after a trim).
+    return this.owner.bytesOf(this.state)
   }
 
   as<T extends TypedArray>(type: TypedArrayConstructor<T>): T {
     const bytes = this.bytes()
-    if (this.#typed?.constructor === type) return this.#typed as T
+    const typed = this.#typed
+    // The type is checked first: `as(undefined)` once matched a missing cache (undefined?.constructor).
+    if (typed !== undefined && typed.constructor === type && typed.buffer === bytes.buffer && typed.byteOffset === bytes.byteOffset) return typed as T
     if (typeof type !== 'function' || typeof type.BYTES_PER_ELEMENT !== 'number') {
       const got = typeof type === 'function' ? `function ${(type as { name?: string }).name || '(anonymous)'}` : describeValue(type)
       throw new AllocatorError('ERR_UNSUPPORTED', `as() expects a typed array constructor such as Float64Array, got ${got}`)
     }
-    const typed = new type(bytes.buffer, bytes.byteOffset, Math.floor(this.state.size / type.BYTES_PER_ELEMENT))
-    this.#typed = typed
-    return typed
+    const made = new type(bytes.buffer, bytes.byteOffset, Math.floor(this.state.size / type.BYTES_PER_ELEMENT))
+    this.#typed = made
+    return made
   }
 
   free(): void {
     this.owner.freeHandle(this)
     // A dead handle's views are of no use to it, and the leak nursery may hold the handle a while:
     // letting go of them lets a young collection take their buffers.
-    this.#bytes = undefined
+    this.state.bytes = undefined
     this.#typed = undefined
   }
 

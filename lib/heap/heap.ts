@@ -6,7 +6,7 @@ import { constants as bufferConstants } from 'node:buffer'
 import type { NativeBinding } from '../../binding'
 import { AddressMap } from './address-map'
 import type { HeapBackend } from '../backends/backend'
-import { forcedJsReason, nativeBinding, nativeUnavailableReason } from '../backends/binding'
+import { BACKEND_ENV, backendFromEnv, forcedJsReason, nativeBinding, nativeUnavailableReason } from '../backends/binding'
 import { AllocatorError, describeValue } from '../errors'
 import { ArrayHandleImpl, ChunkState, type HandleOwner, HandleImpl, hex, inspectCustom } from './handle'
 import { JsBumpHeap } from '../backends/js/js-heap'
@@ -36,24 +36,33 @@ let warnedAboutFallback = false
 
 const FREED_BY_HANDLE = 'through this handle'
 
+/**
+ * The backends read align 0 as "the heap's alignment" (the binding's convention); DESIGN makes it
+ * an error, for alloc's { align } and raw.alloc's align alike (undefined keeps the heap's).
+ */
+function refuseZeroAlign(align: number | undefined): void {
+  if (align === 0) throw new AllocatorError('ERR_INVALID_ALIGNMENT', 'align must be a power of two up to 1 MiB (1048576), got 0')
+}
+
 
 export function createHeap(options?: HeapOptions): Heap {
   const resolved = resolveOptions(options)
   if (resolved.backend === 'js') return new HeapImpl(createJsBackend(resolved, undefined), resolved.trackLeaks, undefined)
+  const wanted = resolved.backend === 'native' ? 'native' : backendFromEnv()
+  // MEMORY_ALLOCATOR_BACKEND=js: the js heap on purpose, so no warning, and the addon is not loaded.
+  if (wanted === 'js') return new HeapImpl(createJsBackend(resolved, forcedJsReason()), resolved.trackLeaks, forcedJsReason())
   const binding = nativeBinding()
-  const unavailable = binding === undefined ? nativeUnavailableReason() : undefined
-  if (binding !== undefined && (resolved.backend === 'native' || forcedJsReason() === undefined)) {
-    return new HeapImpl(createNativeBackend(binding, resolved), resolved.trackLeaks, undefined)
+  if (binding !== undefined) return new HeapImpl(createNativeBackend(binding, resolved), resolved.trackLeaks, undefined)
+  const unavailable = nativeUnavailableReason()
+  if (wanted === 'native') {
+    const how = resolved.backend === 'native' ? "backend 'native'" : `${BACKEND_ENV}=native`
+    throw new AllocatorError('ERR_UNSUPPORTED', `${how} is not available: ${unavailable}`)
   }
-  if (resolved.backend === 'native') {
-    throw new AllocatorError('ERR_UNSUPPORTED', `backend 'native' is not available: ${unavailable}`)
-  }
-  const reason = unavailable ?? forcedJsReason()
-  if (unavailable !== undefined && !warnedAboutFallback) {
+  if (!warnedAboutFallback) {
     warnedAboutFallback = true
-    process.emitWarning(`memory-allocator uses its js heap: ${reason}`, { code: 'MEMORY_ALLOCATOR_FALLBACK' })
+    process.emitWarning(`memory-allocator uses its js heap: ${unavailable}`, { code: 'MEMORY_ALLOCATOR_FALLBACK' })
   }
-  return new HeapImpl(createJsBackend(resolved, reason), resolved.trackLeaks, reason)
+  return new HeapImpl(createJsBackend(resolved, unavailable), resolved.trackLeaks, unavailable)
 }
 
 function createNativeBackend(binding: NativeBinding, options: ResolvedOptions): HeapBackend {
@@ -140,8 +149,12 @@ class HeapImpl implements Heap, HandleOwner {
     const handleChunks = this.#handleChunks
     const rawViews = this.#rawViews
     const byRaw = 'by raw.free or raw.realloc of its address'
+    const rawAlloc = raw.alloc
     this.raw = {
-      alloc: raw.alloc,
+      alloc: (size, align) => {
+        refuseZeroAlign(align)
+        return rawAlloc(size, align)
+      },
       free: (address) => {
         const state = handleChunks.size === 0 ? undefined : handleChunks.get(address)
         if (state !== undefined) {
@@ -199,9 +212,7 @@ class HeapImpl implements Heap, HandleOwner {
       if (options.zero !== undefined && typeof options.zero !== 'boolean') {
         throw new AllocatorError('ERR_INVALID_OPTION', `option zero must be a boolean, got ${describeValue(options.zero)}`)
       }
-      // The backends read 0 as "the heap's alignment" (the binding's convention); the public
-      // alloc() refuses it: align is undefined (the heap's) or a power of two up to 1 MiB.
-      if (options.align === 0) throw new AllocatorError('ERR_INVALID_ALIGNMENT', 'align must be a power of two up to 1 MiB (1048576), got 0')
+      refuseZeroAlign(options.align)
       address = options.zero === true ? this.#impl.allocZeroed(size, options.align) : this.#impl.raw.alloc(size, options.align)
     }
     return this.#adopt(new HandleImpl(this, this.#newState(address, size)))
@@ -255,7 +266,9 @@ class HeapImpl implements Heap, HandleOwner {
 
   /** @internal HandleOwner */
   bytesOf(state: ChunkState): Uint8Array {
-    return this.#impl.bytes(state.address, state.size, state)
+    const cached = state.bytes
+    if (cached !== undefined && (cached.length !== 0 || state.size === 0)) return cached
+    return (state.bytes = this.#impl.bytes(state.address, state.size, state))
   }
 
   reset(): void {
@@ -322,7 +335,7 @@ class HeapImpl implements Heap, HandleOwner {
   }
 
   #own(handle: Handle): HandleImpl {
-    if (!(handle instanceof HandleImpl)) {
+    if (!(handle instanceof HandleImpl) || !HandleImpl.isHandle(handle)) {
       throw new AllocatorError('ERR_INVALID_POINTER', `expected a Handle, got ${describeValue(handle)}`)
     }
     if (handle.owner !== this) throw new AllocatorError('ERR_FOREIGN_HANDLE', `the handle at 0x${handle.address.toString(16)} belongs to another heap`)
@@ -351,19 +364,23 @@ class HeapImpl implements Heap, HandleOwner {
     const impl = this.#impl
     if (impl.revokeView !== undefined) {
       for (const state of this.#handleChunks.values()) if (state.viewBuffer !== undefined) impl.revokeView(state.address, state)
-      for (const state of this.#rawViews.values()) impl.revokeView(state.address, state)
+      for (const state of this.#rawViews.values()) if (state.viewBuffer !== undefined) impl.revokeView(state.address, state)
     }
     this.#rawViews.clear()
   }
 
-  /** raw.bytes: the handle's view for a handle's chunk, else a view of the usable size. */
+  /**
+   * raw.bytes: the chunk's one view, the same Uint8Array on every call until it is revoked. A
+   * handle's chunk answers with the handle's bytes() (its requested size: the handle and raw code
+   * see one view); a raw chunk with a view of its usable size, kept until raw.free or raw.realloc.
+   */
   #rawBytes(address: number): Uint8Array {
     if (this.#closed) throw new AllocatorError('ERR_HEAP_CLOSED', 'the heap is closed')
     const state = this.#handleChunks.get(address) ?? this.#rawViews.get(address)
-    if (state !== undefined) return this.#impl.bytes(address, state.size, state)
+    if (state !== undefined) return this.bytesOf(state)
     const slot = new ChunkState(address, this.#impl.raw.sizeOf(address)) // sizeOf checks the address
-    const bytes = this.#impl.bytes(address, slot.size, slot)
-    if (slot.viewBuffer !== undefined) this.#rawViews.set(address, slot)
+    const bytes = this.bytesOf(slot)
+    this.#rawViews.set(address, slot)
     return bytes
   }
 

@@ -172,6 +172,37 @@ export const LABELS: Record<RegionKind, string> = {
   foreign: 'not ours',
 }
 
+const CHUNK_KINDS: readonly RegionKind[] = ['live', 'free', 'deferred', 'held']
+
+/**
+ * The map's scale, and every place the picture departs from it, so that "1 px = 4 KiB" is never
+ * read as true of a 100-byte chunk that got its pixel, or of a 2 MiB gap drawn shortened:
+ * e.g. "1 px = 4.00 KiB; 3 chunks under 4.00 KiB (176 B in all) drawn 1 px wide; 1 gap not ours
+ * of 2.00 MiB drawn as 31 px (≈)". Regions of a unit or more are to scale within a unit.
+ */
+export function scaleNote(layout: HeapMapLayout, unit: 'px' | 'cell'): string {
+  const { scale } = layout
+  const one = `1 ${unit}`
+  const plural = (count: number, noun: string): string => `${formatInteger(count)} ${noun}${count === 1 ? '' : 's'}`
+  const parts = [`${one} = ${humanBytes(scale)}`]
+  const small = layout.regions.filter((region) => !region.shortened && region.bytes < scale)
+  if (small.length > 0) {
+    const chunks = small.filter((region) => CHUNK_KINDS.includes(region.kind)).length
+    const others = small.length - chunks
+    const what = [chunks > 0 ? plural(chunks, 'chunk') : '', others > 0 ? plural(others, 'gap') : ''].filter(Boolean).join(' and ')
+    const bytes = small.reduce((sum, region) => sum + region.bytes, 0)
+    parts.push(`${what} under ${humanBytes(scale)} (${humanBytes(bytes)} in all) drawn ${one} wide`)
+  }
+  const shortened = layout.regions.filter((region) => region.shortened)
+  if (shortened.length > 0) {
+    const bytes = shortened.reduce((sum, region) => sum + region.bytes, 0)
+    const units = shortened.reduce((sum, region) => sum + region.units, 0)
+    const of = shortened.length === 1 ? `of ${humanBytes(bytes)}` : `of ${humanBytes(bytes)} in all`
+    parts.push(`${plural(shortened.length, 'gap')} not ours ${of} drawn as ${units} ${unit}${units === 1 || unit === 'px' ? '' : 's'} (≈)`)
+  }
+  return parts.join('; ')
+}
+
 export function legendEntry(layout: HeapMapLayout, kind: RegionKind): string {
   const { count, bytes } = layout.totals[kind]
   if (kind === 'top') return `${LABELS[kind]} ${humanBytes(bytes)}`

@@ -16,6 +16,7 @@ import {
   legendKinds,
   regionPieces,
   rowStartOffsets,
+  scaleNote,
   summaryLine,
   type HeapSnapshot,
   type MapRegion,
@@ -56,7 +57,7 @@ export function renderSvgMap(snapshot: HeapSnapshot, options: { width: number; t
   const title = options.title ?? defaultTitle(snapshot)
   out.push(
     `<text x="${margin}" y="26" font-size="16" font-weight="600" fill="#222">${escapeXml(title)}</text>`,
-    `<text x="${margin}" y="46" font-size="12" fill="#555">${escapeXml(`${summaryLine(snapshot)} · 1 px = ${humanBytes(layout.scale)}; every chunk at least 1 px wide`)}</text>`,
+    `<text x="${margin}" y="46" font-size="12" fill="#555">${escapeXml(`${summaryLine(snapshot)} · ${scaleNote(layout, 'px')}`)}</text>`,
   )
   const top = 64
   const rowY = (row: number): number => top + row * (rowHeight + rowGap)

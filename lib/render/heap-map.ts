@@ -8,7 +8,6 @@
  * The layout is computed once (layoutHeapMap) and drawn by either renderer, which keeps the text
  * and the SVG in agreement.
  */
-import { humanBytes } from './format'
 import { AllocatorError, describeValue } from '../errors'
 import { renderSvgMap } from './heap-map-svg'
 import {
@@ -19,6 +18,7 @@ import {
   legendKinds,
   regionPieces,
   rowStartOffsets,
+  scaleNote,
   snapshotHeap,
   summaryLine,
   type HeapSnapshot,
@@ -57,10 +57,36 @@ function checkOptions(options: unknown): Required<Omit<HeapMapOptions, 'title'>>
   return { format, width: width ?? defaultWidth, color, title }
 }
 
+const isAddress = (value: unknown): boolean => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+
+/** A Heap or a HeapSnapshot, else ERR_INVALID_OPTION naming what is missing (not a TypeError deep in the layout). */
+function checkSnapshot(value: unknown): HeapSnapshot {
+  const bad = (what: string): never => {
+    throw new AllocatorError('ERR_INVALID_OPTION', `renderHeapMap expects a Heap or a HeapSnapshot ({ backend, source, strategy, stats, chunks }): ${what}`)
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return bad(`got ${describeValue(value)}`)
+  const { backend, source, strategy, stats, chunks } = value as Partial<HeapSnapshot>
+  for (const [name, field] of [['backend', backend], ['source', source], ['strategy', strategy]] as const) {
+    if (typeof field !== 'string') bad(`${name} must be a string, got ${describeValue(field)}`)
+  }
+  if (stats === null || typeof stats !== 'object') return bad(`stats must be an object, got ${describeValue(stats)}`)
+  for (const name of ['heapStart', 'heapEnd', 'heapBytes', 'topBytes', 'segments'] as const) {
+    if (!isAddress(stats[name])) bad(`stats.${name} must be a non-negative integer, got ${describeValue(stats[name])}`)
+  }
+  if (stats.heapEnd < stats.heapStart) bad(`stats.heapEnd (${stats.heapEnd}) is below stats.heapStart (${stats.heapStart})`)
+  if (!Array.isArray(chunks)) return bad(`chunks must be an array, got ${describeValue(chunks)}`)
+  chunks.forEach((chunk, i) => {
+    if (chunk === null || typeof chunk !== 'object' || !isAddress(chunk.address) || !isAddress(chunk.size) || !['live', 'free'].includes(chunk.state)) {
+      bad(`chunks[${i}] must be { address, size, state: 'live' | 'free' }, got ${chunk !== null && typeof chunk === 'object' ? JSON.stringify(chunk) : describeValue(chunk)}`)
+    }
+  })
+  return value as HeapSnapshot
+}
+
 /** Draws a heap (or a snapshot of one) by address; see HeapMapOptions. */
 export function renderHeapMap(heap: Heap | HeapSnapshot, options?: HeapMapOptions): string {
   const checked = checkOptions(options)
-  const snapshot = 'raw' in heap ? snapshotHeap(heap) : heap
+  const snapshot = checkSnapshot(heap !== null && typeof heap === 'object' && 'raw' in heap ? snapshotHeap(heap) : heap)
   return checked.format === 'svg' ? renderSvgMap(snapshot, checked) : renderTextMap(snapshot, checked)
 }
 
@@ -100,7 +126,7 @@ function renderTextMap(snapshot: HeapSnapshot, options: { width: number; color: 
   }
   const title = options.title ?? defaultTitle(snapshot)
   if (layout.regions.length === 0) return `${title}: ${summaryLine(snapshot)}\n`
-  const header = `${title}: ${summaryLine(snapshot)}; 1 cell = ${humanBytes(layout.scale)}`
+  const header = `${title}: ${summaryLine(snapshot)}; ${scaleNote(layout, 'cell')}`
 
   const offsetDigits = Math.max(4, (snapshot.stats.heapEnd - snapshot.stats.heapStart).toString(16).length)
   const rows = rowStartOffsets(layout).map((offset) => `+${offset.toString(16).padStart(offsetDigits, '0')} `)

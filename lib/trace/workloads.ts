@@ -3,7 +3,7 @@
  * one allocator behaviour each, complementing the malloc-lab traces. The same kind, seed and op
  * count always give the same trace.
  */
-import { AllocatorError } from '../errors'
+import { AllocatorError, describeValue } from '../errors'
 import { TraceOp, traceFromOps, type Trace } from './trace'
 
 export type WorkloadKind =
@@ -440,6 +440,12 @@ export function generateTrace(kind: WorkloadKind, options: WorkloadOptions = {})
       'ERR_INVALID_OPTION',
       `unknown workload kind ${JSON.stringify(kind)} (expected one of ${WORKLOAD_KINDS.join(', ')})`,
     )
+  }
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new AllocatorError('ERR_INVALID_OPTION', `generateTrace options must be an object, got ${describeValue(options)}`)
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'seed' && key !== 'ops') throw new AllocatorError('ERR_INVALID_OPTION', `unknown generateTrace option ${JSON.stringify(key)} (expected seed, ops)`)
   }
   const { seed = 1, ops = DEFAULT_OPS } = options
   if (!Number.isSafeInteger(seed)) {

@@ -4,7 +4,7 @@
  * CJS. The consumer's code is fixture/use-every-export.ts, which must import every export.
  */
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -78,19 +78,55 @@ describe('the tarball', () => {
     expect(files.filter((file) => /^(lib|test|build|bench|node_modules)\//.test(file))).toEqual([])
   })
 
-  it('has source maps whose sources are all inside them (the .ts files are not shipped)', () => {
-    const maps = project.packedFiles.filter((file) => file.endsWith('.js.map'))
-    expect(maps.length).toBeGreaterThan(5)
-    for (const map of maps) {
-      const { sources: mapped, sourcesContent } = JSON.parse(readFileSync(path.join(project.installed, map), 'utf8')) as {
-        sources: string[]
-        sourcesContent?: (string | null)[]
+  it('ships no source maps (with inlined sources they were 524 kB of 1.3 MB) and no comment pointing at one', () => {
+    const files = project.packedFiles
+    expect(files.filter((file) => file.endsWith('.map'))).toEqual([])
+    const pointing = files.filter((file) => /\.(c|m)?js$/.test(file) && file.startsWith('dist/')).filter((file) => readFileSync(path.join(project.installed, file), 'utf8').includes('sourceMappingURL'))
+    expect(pointing).toEqual([])
+    const unpacked = files.reduce((total, file) => total + statSync(path.join(project.installed, file)).size, 0)
+    // dist/ (about 340 kB of JS and declarations), the README, the native sources and the prebuild.
+    expect(unpacked, 'unpacked bytes').toBeLessThan(900_000)
+  })
+
+  it('ships one binding.d.ts (dist/), and every relative import of a shipped declaration resolves to a shipped file', () => {
+    const files = new Set(project.packedFiles)
+    expect(files.has('binding.d.ts'), 'the root binding.d.ts imports ./lib/types, which is not shipped').toBe(false)
+    expect(files.has('dist/binding.d.ts')).toBe(true)
+    const unresolved: string[] = []
+    for (const file of files) {
+      if (!/\.d\.(m|c)?ts$/.test(file)) continue
+      const text = readFileSync(path.join(project.installed, file), 'utf8')
+      for (const [, specifier] of text.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']*)'/g)) {
+        const base = path.posix.join(path.posix.dirname(file), specifier).replace(/\.(m|c)?js$/, '')
+        const candidates = [`${base}.d.ts`, `${base}.d.mts`, `${base}/index.d.ts`]
+        if (!candidates.some((candidate) => files.has(candidate))) unresolved.push(`${file} -> ${specifier}`)
       }
-      mapped.forEach((source, i) => {
-        const shipped = existsSync(path.resolve(path.dirname(path.join(project.installed, map)), source))
-        expect(shipped || typeof sourcesContent?.[i] === 'string', `${map} -> ${source}`).toBe(true)
-      })
     }
+    expect(unresolved).toEqual([])
+  })
+
+  it("runs nothing on a consumer's install but the install hook (no prepare)", () => {
+    const { scripts } = JSON.parse(readFileSync(path.join(project.installed, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    const onInstall = ['preinstall', 'install', 'postinstall', 'preprepare', 'prepare', 'postprepare', 'dependencies']
+    expect(Object.keys(scripts).filter((name) => onInstall.includes(name))).toEqual(['install'])
+  })
+})
+
+describe("the package's scripts", () => {
+  it('none is run by npm as the pre- or post-hook of another by accident (a `prebuild` ran before `build`)', () => {
+    const { scripts } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    const hooks = Object.keys(scripts).filter((name) => {
+      const hooked = name.startsWith('pre') ? name.slice(3) : name.startsWith('post') ? name.slice(4) : undefined
+      return hooked !== undefined && hooked in scripts
+    })
+    expect(hooks).toEqual([])
+  })
+
+  it('the prebuild script keeps its callers: prepack, README', () => {
+    const { scripts } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    const called = [...Object.values(scripts).join('\n').matchAll(/npm run ([\w:-]+)/g), ...readFileSync(path.join(root, 'README.md'), 'utf8').matchAll(/npm run ([\w:-]+)/g)].map((match) => match[1])
+    expect(called.filter((name) => !(name in scripts))).toEqual([])
+    expect(scripts.prepack).toContain('npm run build:prebuild')
   })
 })
 
@@ -123,6 +159,7 @@ describe('type-checking a strict nodenext consumer', () => {
     const exported = checker.getExportsOfModule(moduleSymbol!).map((symbol) => symbol.name)
     const bindings = declaration!.importClause?.namedBindings
     const imported = bindings !== undefined && ts.isNamedImports(bindings) ? bindings.elements.map((element) => element.name.text) : []
+    if (declaration!.importClause?.name !== undefined) imported.push('default')
     expect(exported.length).toBeGreaterThan(20)
     const missing = exported.filter((name) => !imported.includes(name)).sort()
     expect(missing, 'exports that test/consumer/fixture/use-every-export.ts does not import and use yet').toEqual([])
@@ -154,13 +191,20 @@ describe('running the consumer', () => {
         `const esmExports = await import('${PACKAGE}')`,
         `const cjsExports = createRequire(import.meta.url)('${PACKAGE}')`,
         'const shared = esmExports.AllocatorError === cjsExports.AllocatorError',
-        "process.stdout.write(JSON.stringify({ ...main('sample.rep'), shared, names: Object.keys(esmExports).sort().join() === Object.keys(cjsExports).filter((n) => n !== '__esModule').sort().join() }))",
+        // `import ma from` and `require().default`: the same object, holding every value export.
+        "const values = Object.keys(esmExports).filter((n) => n !== 'default').sort()",
+        'const defaultShared = esmExports.default === cjsExports.default && Object.keys(esmExports.default).sort().join() === values.join()',
+        "process.stdout.write(JSON.stringify({ ...main('sample.rep'), shared, defaultShared, names: Object.keys(esmExports).sort().join() === Object.keys(cjsExports).filter((n) => n !== '__esModule').sort().join() }))",
       ].join('\n'),
     ])
     const fromCjs = JSON.parse(cjs.stdout)
-    const { shared, names, ...fromEsm } = JSON.parse(esm.stdout)
+    const { shared, defaultShared, names, ...fromEsm } = JSON.parse(esm.stdout)
     expect(fromEsm).toEqual(fromCjs)
     expect(shared).toBe(true)
+    expect(defaultShared).toBe(true)
+    expect(fromCjs.defaultExport).toEqual(
+      ['AllocatorError', 'createHeap', 'formatTrace', 'generateTrace', 'loadTrace', 'parseTrace', 'renderHeapMap', 'replay', 'REPLAY_ALLOCATORS', 'STRATEGIES', 'traceFromOps', 'TraceOp', 'WORKLOAD_KINDS'].sort(),
+    )
     expect(names).toBe(true)
     expect(fromCjs.backends).toEqual(['js', hasAddon ? 'native' : 'js'])
     expect(fromCjs.disposedByUsing).toBe(true)

@@ -4,6 +4,10 @@
  * 'js' and 'native' are what they say. The variable is read at createHeap time, so each test
  * sets it as it needs (vi.stubEnv) and both passes of npm test cover both cases.
  */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createHeap, type Heap } from '../../lib/index'
 import { closeHeaps, expectAllocatorError, nativeAvailable, newHeap } from './helpers'
@@ -62,17 +66,57 @@ describe.runIf(nativeAvailable)("'auto' where the addon loads", () => {
     works(heap)
   })
 
-  it(`ignores other values of ${ENV}`, () => {
-    vi.stubEnv(ENV, 'native')
-    expect(newHeap().backend).toBe('native')
-    vi.stubEnv(ENV, '')
-    expect(newHeap().backend).toBe('native')
+  it(`takes 'native', 'auto' and '' for ${ENV} as the native heap`, () => {
+    for (const value of ['native', 'auto', '']) {
+      vi.stubEnv(ENV, value)
+      expect(newHeap().backend).toBe('native')
+    }
   })
 
   it(`with ${ENV}=js, native-only options are ERR_UNSUPPORTED and say why the js heap was chosen`, () => {
     vi.stubEnv(ENV, 'js')
     expectAllocatorError(() => createHeap({ strategy: 'first-fit' }), 'ERR_UNSUPPORTED', "'first-fit'", `${ENV}=js`)
     expectAllocatorError(() => createHeap({ source: 'mmap' }), 'ERR_UNSUPPORTED', "'mmap'", `${ENV}=js`)
+  })
+})
+
+describe(`a value of ${ENV} that means nothing`, () => {
+  it.each(['jss', 'JS', 'true', ' js'])(`(%j) is ERR_INVALID_OPTION from createHeap() naming the variable, not silently ignored`, (value) => {
+    vi.stubEnv(ENV, value)
+    expectAllocatorError(() => createHeap(), 'ERR_INVALID_OPTION', ENV, JSON.stringify(value), "'js', 'native' or 'auto'")
+    expectAllocatorError(() => createHeap({ backend: 'auto' }), 'ERR_INVALID_OPTION', ENV)
+    // An explicit backend does not read the variable.
+    expect(newHeap({ backend: 'js' }).backend).toBe('js')
+  })
+})
+
+describe('without the addon (a child process in which node-gyp-build cannot load it)', () => {
+  const dist = path.resolve(__dirname, '../../dist/cjs/index.js')
+  function child(env: string | undefined): { stderr: string; out: { backend: string; reason: string | undefined } } {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ma-no-addon-'))
+    try {
+      const hide = path.join(dir, 'hide-addon.cjs')
+      writeFileSync(hide, "const M = require('node:module'); const load = M._load; M._load = function (request, ...rest) { if (request === 'node-gyp-build') throw new Error('hidden by the test'); return load.call(this, request, ...rest) }\n")
+      const script = `const { createHeap } = require(${JSON.stringify(dist)}); const a = createHeap(), b = createHeap(); process.stdout.write(JSON.stringify({ backend: a.backend + ',' + b.backend, reason: a.fallbackReason }))`
+      const result = spawnSync(process.execPath, ['-r', hide, '-e', script], { encoding: 'utf8', env: { ...process.env, [ENV]: env } })
+      expect(result.status, result.stderr).toBe(0)
+      return { stderr: result.stderr, out: JSON.parse(result.stdout) }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  it(`${ENV}=js: the js heap with no warning, as the README says`, () => {
+    const { stderr, out } = child('js')
+    expect(out).toEqual({ backend: 'js,js', reason: `${ENV}=js is set` })
+    expect(stderr).toBe('')
+  })
+
+  it('unset: the js heap, the reason, and one MEMORY_ALLOCATOR_FALLBACK warning for the process', () => {
+    const { stderr, out } = child(undefined)
+    expect(out.backend).toBe('js,js')
+    expect(out.reason).toContain('hidden by the test')
+    expect(stderr.match(/MEMORY_ALLOCATOR_FALLBACK/g)).toHaveLength(1)
   })
 })
 

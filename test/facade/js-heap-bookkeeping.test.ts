@@ -224,11 +224,14 @@ describe('the slot tables', () => {
   it('grow with the chunks and shrink back on reset(); metadataBytes says how big they are', () => {
     const heap = jsHeap()
     const empty = heap.stats().metadataBytes
-    expect(empty).toBeGreaterThan(0)
+    // 17 bytes a slot (an address, a size and a state), 4 bytes a page: 64 slots and 16 pages to start.
+    expect(empty).toBe(64 * 17 + 16 * 4)
     for (let i = 0; i < 10_000; i++) heap.raw.alloc(16)
     const full = heap.stats().metadataBytes
     expect(full).toBeGreaterThanOrEqual(10_000 * 17) // an address, a size and a state per chunk
     expect(full).toBeLessThan(10_000 * 17 * 2.1) // doubling: at most about twice what is used
+    // Doubled to 16,384 slots for 10,000 chunks, and to 64 page entries for their 40 pages of 4 KiB.
+    expect(full).toBe(16_384 * 17 + 64 * 4)
     heap.reset()
     expect(heap.stats().metadataBytes).toBe(empty)
   })

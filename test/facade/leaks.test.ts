@@ -3,6 +3,8 @@
  * "definitely lost"; live handles and raw allocations are "still reachable". Finalization is
  * asynchronous, so tests collect and turn the event loop until the report settles (bounded).
  */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AllocatorError, type Heap } from '../../lib/index'
 import { closeHeaps, collectUntil, expectAllocatorError, lineOf, newHeap } from './helpers'
@@ -22,6 +24,28 @@ function dropArrayHandle(heap: Heap): number {
 }
 
 const lostCount = (heap: Heap) => () => heap.leaks().definitelyLost.length
+
+describe("README's leak report example", () => {
+  it('is what assertNoLeaks() prints for a dropped 48-byte handle with stacks (addresses and frames aside)', async () => {
+    const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8')
+    const block = readme.slice(readme.indexOf("createHeap({ trackLeaks: 'stacks' })"))
+    const lines = block.slice(0, block.indexOf('```')).split('\n')
+    const start = lines.findIndex((line) => line.includes('AllocatorError ERR_LEAK:'))
+    expect(start).toBeGreaterThan(0)
+    const shown = [lines[start].split('AllocatorError ERR_LEAK: ')[1], ...lines.slice(start + 1).map((line) => line.replace(/^\s*\/\/ ?/, '')).filter((line) => line !== '')]
+    const heap = newHeap({ trackLeaks: 'stacks' })
+    dropHandle(heap, 48)
+    expect(await collectUntil(() => lostCount(heap)() === 1)).toBe(true)
+    const error = expectAllocatorError(() => heap.assertNoLeaks(), 'ERR_LEAK')
+    // A run of stack frames becomes one "at …", an address 0x…: the rest must be the very text.
+    const normalize = (text: string[]): string[] =>
+      text.map((line) => line.replace(/0x[0-9a-f]+/g, '0x…').replace(/^(\s*)at .*$/, '$1at …')).filter((line, i, all) => !(line.trim() === 'at …' && all[i - 1]?.trim() === 'at …'))
+    expect(normalize(shown)).toEqual(normalize(error.message.split('\n')))
+    // The record's fields, as the README's leaks() line names them.
+    const named = /definitelyLost: \[\{ ([^}]*) \}\]/.exec(block)![1].split(', ')
+    expect(Object.keys(heap.leaks().definitelyLost[0]).sort()).toEqual(named.sort())
+  })
+})
 
 describe('definitely lost', () => {
   it('a dropped handle is reported once it is collected, and assertNoLeaks() throws ERR_LEAK', async () => {

@@ -44,6 +44,28 @@ describe.each(configurations)('%s', (_name, options) => {
     expectAllocatorError(() => h.raw.write(handle.address, [1, 2], 9), 'ERR_INVALID_SIZE', 'offset 9 + length 2', '10 usable bytes')
   })
 
+  it('raw.bytes is the same Uint8Array on every call until the chunk is freed; for a handle, the very array of handle.bytes()', () => {
+    const h = heap()
+    const handle = h.alloc(10)
+    const view = handle.bytes()
+    expect(h.raw.bytes(handle.address)).toBe(view)
+    expect(handle.bytes()).toBe(view)
+    expect(view.length).toBe(10) // the handle's requested size, not raw.sizeOf's 16
+    // The last chunk, so that its address comes back on every backend after the free (the js
+    // heap rolls its pointer back; native takes the just-freed chunk of the same size).
+    const address = h.raw.alloc(20)
+    const first = h.raw.bytes(address)
+    expect(h.raw.bytes(address)).toBe(first)
+    expect(first.length).toBe(h.raw.sizeOf(address))
+    h.raw.read(address, 0, 4)
+    expect(h.raw.bytes(address)).toBe(first)
+    h.raw.free(address)
+    const again = h.raw.alloc(20)
+    expect(again).toBe(address) // the same chunk again, with a view of its own
+    expect(h.raw.bytes(again) === first).toBe(false) // (not.toBe would iterate a revoked view)
+    expect(h.raw.bytes(again)).toBe(h.raw.bytes(again))
+  })
+
   it('bounds: offsets and lengths past the usable size, negative or fractional, are ERR_INVALID_SIZE', () => {
     const h = heap()
     const address = h.raw.alloc(16)

@@ -44,4 +44,20 @@ describe('AddressMap', () => {
     for (const [address, value] of model) expect(map.get(address)).toBe(value)
     expect(map.size).toBe(model.size)
   })
+
+  it('keeps brk addresses below 2^32 apart (a non-PIE process had its break at 0x11c99ff0)', () => {
+    // Every key below 2^31 (a small integer to V8) and just above 2^32, with the same low 32 bits.
+    const low = Array.from({ length: 2000 }, (_, i) => 0x11c9_a000 + i * 16)
+    const high = low.map((address) => address + 2 ** 32)
+    const map = new AddressMap<number>()
+    low.forEach((address, i) => map.set(address, i))
+    high.forEach((address, i) => map.set(address, -i - 1))
+    expect(map.size).toBe(4000)
+    low.forEach((address, i) => expect(map.get(address)).toBe(i))
+    high.forEach((address, i) => expect(map.get(address)).toBe(-i - 1))
+    for (const address of low.filter((_, i) => i % 2 === 0)) expect(map.delete(address)).toBe(true)
+    expect(map.size).toBe(3000)
+    low.forEach((address, i) => expect(map.get(address)).toBe(i % 2 === 0 ? undefined : i))
+    high.forEach((address, i) => expect(map.get(address)).toBe(-i - 1))
+  })
 })

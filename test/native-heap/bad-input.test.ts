@@ -100,9 +100,10 @@ describe('alignments', () => {
       expect(address % Math.max(align, 16), `align ${align}`).toBe(0)
       expect(heap.raw.sizeOf(address)).toBe(32)
     }
-    // undefined and 0 mean the heap alignment.
+    // undefined means the heap alignment; 0 is refused, as alloc's { align: 0 } is (DESIGN; issue 13
+    // defect 16: the raw path had taken 0 as the heap alignment).
     expect(heap.raw.alloc(1, undefined) % 16).toBe(0)
-    expect(heap.raw.alloc(1, 0) % 16).toBe(0)
+    expectFailureLeavesHeap(heap, () => heap.raw.alloc(1, 0), 'ERR_INVALID_ALIGNMENT')
     heap.check()
   })
 })

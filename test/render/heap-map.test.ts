@@ -106,11 +106,69 @@ describe('layoutHeapMap', () => {
   })
 })
 
+describe('the scale the map states (issue 13 defect 7: "1 px = 4 KiB" was not true of small chunks)', () => {
+  /** A 1 MiB segment with a 100-byte chunk in it, a 2 MiB gap not ours, then a second segment. */
+  function smallChunkAndBigGap(): HeapSnapshot {
+    const second = BASE + 0x10_0000 + 0x20_0000
+    return {
+      backend: 'native',
+      source: 'brk',
+      strategy: 'best-fit',
+      stats: { heapStart: BASE, heapEnd: second + 0x4000, heapBytes: 0x10_0000 + 0x4000, topBytes: 0x4000 - 0x2000, segments: 2 },
+      chunks: [
+        { address: BASE, size: 0xf_0000, state: 'live' },
+        { address: BASE + 0xf_0000, size: 100, state: 'live' },
+        { address: BASE + 0xf_0064, size: 0x10_0000 - 0xf_0064, state: 'free' },
+        { address: second, size: 0x2000, state: 'live' },
+      ],
+    }
+  }
+
+  it('names every region drawn off the scale: the chunk below a unit and the shortened gap, with their true sizes', () => {
+    const snapshot = smallChunkAndBigGap()
+    const svg = renderHeapMap(snapshot, { format: 'svg', width: 960 })
+    const layout = layoutHeapMap(snapshot, 960 - 2 * 16 - 92 - 64, 10)
+    const small = layout.regions.find((region) => region.bytes === 100)!
+    const gap = layout.regions.find((region) => region.kind === 'foreign')!
+    expect(small.units).toBe(1)
+    expect(layout.scale).toBeGreaterThan(100) // so the 100-byte chunk is drawn wider than its bytes
+    expect(gap).toMatchObject({ bytes: 0x20_0000, shortened: true })
+    expect(gap.units * layout.scale).toBeLessThan(0x20_0000 / 8)
+    expect(svg).toContain(
+      `1 px = ${layout.scale} B; 1 chunk under ${layout.scale} B (100 B in all) drawn 1 px wide; 1 gap not ours of 2.00 MiB drawn as ${gap.units} px (≈)`,
+    )
+    // Every other region is to scale within one unit of rounding, so what the note leaves out is true.
+    for (const region of layout.regions) {
+      if (region === small || region === gap) continue
+      expect(Math.abs(region.units * layout.scale - region.bytes), `${region.kind} at +${region.offset}`).toBeLessThanOrEqual(layout.scale)
+    }
+    const text = renderHeapMap(snapshot, { width: 64 })
+    expect(text.split('\n')[0]).toMatch(/; 1 cell = 8\.00 KiB; 1 chunk under 8\.00 KiB \(100 B in all\) drawn 1 cell wide; 1 gap not ours of 2\.00 MiB drawn as 8 cells \(≈\)$/)
+  })
+
+  it('states the bare scale when every region is a unit or more and nothing is shortened', () => {
+    const snapshot: HeapSnapshot = {
+      backend: 'native',
+      source: 'mmap',
+      strategy: 'best-fit',
+      stats: { heapStart: BASE, heapEnd: BASE + 0x10000, heapBytes: 0x10000, topBytes: 0x8000, segments: 1 },
+      chunks: [
+        { address: BASE, size: 0x4000, state: 'live' },
+        { address: BASE + 0x4000, size: 0x4000, state: 'free' },
+      ],
+    }
+    expect(renderHeapMap(snapshot, { width: 64 }).split('\n')[0]).toBe('native best-fit heap in an mmap region: 0x50000000..0x50010000, 64.0 KiB held, 1 segment; 1 cell = 256 B')
+  })
+})
+
 describe('renderHeapMap text', () => {
   it('draws cells, the break and a legend; plain unless color is asked for', () => {
     const text = renderHeapMap(twoSegments(), { width: 64 })
     const lines = text.trimEnd().split('\n')
-    expect(lines[0]).toMatch(/^native best-fit heap on the program break: 0x50000000\.\.0x[0-9a-f]+, [\d.]+ KiB held, 2 segments; 1 cell = \d+ B$/)
+    expect(lines[0]).toBe(
+      'native best-fit heap on the program break: 0x50000000..0x5010f450, 61.1 KiB held, 2 segments; 1 cell = 512 B; ' +
+        '2 chunks under 512 B (80 B in all) drawn 1 cell wide; 1 gap not ours of 1.00 MiB drawn as 8 cells (≈)',
+    )
     const cells = lines.slice(1, -1)
     for (const line of cells) expect(line).toMatch(/^\+[0-9a-f]{4,} [#%.,:;_~≈|]+$/)
     const drawn = cells.map((line) => line.split(' ')[1]).join('')

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { nativeBinding } from '../../lib/backends/binding'
 import { median } from '../../lib/replay/replay'
-import { AllocatorError, generateTrace, parseTrace, replay, REPLAY_ALLOCATORS, type Trace } from '../../lib/index'
+import { AllocatorError, createHeap, generateTrace, parseTrace, replay, REPLAY_ALLOCATORS, TraceOp, type Trace } from '../../lib/index'
 import { loadTestHooks } from '../native/test-hooks'
 
 const churn = generateTrace('random-churn', { ops: 5_000, seed: 3 })
@@ -46,11 +46,46 @@ describe.skipIf(nativeBinding() === undefined)('replay', () => {
     } else {
       expect(result.peakHeapBytes).toBeGreaterThanOrEqual(result.peakLiveBytes)
       expect(result.utilization).toBeCloseTo(result.peakLiveBytes / result.peakHeapBytes!, 12)
-      expect(result.metadataBytes).toBeGreaterThan(0)
-      expect(result.brkCalls).toBeGreaterThan(0)
-      expect(result.searchSteps).toBeGreaterThanOrEqual(0)
+      // Their exact figures: the next test, against the same trace run through the facade.
+      expect(result.searchSteps === 0).toBe(allocator === 'bump')
     }
   })
+
+  it.each(REPLAY_ALLOCATORS.filter((allocator) => allocator !== 'libc'))(
+    "%s: the heap figures are exactly those of the same trace run through createHeap and heap.raw",
+    (allocator) => {
+      const result = replay(churn, { allocator, source: 'mmap', repeat: 2, touch: true })
+      const bump = allocator === 'bump'
+      const heap = createHeap({ backend: 'native', source: 'mmap', strategy: allocator, trackLeaks: false, ...(bump ? { split: false, coalesce: false, segregateSmall: 0 } : {}) })
+      try {
+        const addresses = new Float64Array(churn.numIds)
+        let peakMetadata = 0
+        for (let op = 0; op < churn.opCount; op++) {
+          const id = churn.ids[op]
+          const kind = churn.kinds[op]
+          if (kind === TraceOp.Alloc) addresses[id] = heap.raw.alloc(churn.sizes[op])
+          else if (kind === TraceOp.Free) {
+            if (id >= 0 && addresses[id] !== 0) heap.raw.free(addresses[id])
+            if (id >= 0) addresses[id] = 0
+          } else addresses[id] = addresses[id] === 0 ? heap.raw.alloc(churn.sizes[op]) : heap.raw.realloc(addresses[id], churn.sizes[op])
+          peakMetadata = Math.max(peakMetadata, heap.stats().metadataBytes)
+        }
+        const stats = heap.stats()
+        expect({ peakHeapBytes: result.peakHeapBytes, metadataBytes: result.metadataBytes, searchSteps: result.searchSteps }).toEqual({
+          peakHeapBytes: stats.peakHeapBytes,
+          metadataBytes: peakMetadata,
+          searchSteps: stats.searchSteps,
+        })
+        if (bump) expect(result.searchSteps).toBe(0) // a bump pointer never searches
+        else expect(result.searchSteps).toBeGreaterThan(churn.opCount / 10)
+        // bump's replay moves the break a few times more than the facade run (86 and 79 on this
+        // trace when this was written): reported to the lead, not pinned here.
+        if (!bump) expect(result.brkCalls).toBe(stats.brkCalls)
+      } finally {
+        heap.close()
+      }
+    },
+  )
 
   it('leaves the program break where it found it', () => {
     const { currentBreak } = loadTestHooks()
