@@ -173,7 +173,7 @@ function writePictures(io: CliIo, request: RunRequest, reports: readonly Process
     draw('map', request.map, (report) => {
       const snapshot = report.snapshot
       if (snapshot === null) return undefined
-      const why = snapshot.at === 'exit' ? ' (a snapshot at the peak would have cost too much)' : ''
+      const why = snapshot.at === 'exit' ? ` (no snapshot at the peak: ${snapshot.reason ?? 'it would have cost too much'})` : ''
       return {
         svg: renderHeapMap(heapSnapshot(report, snapshot), { format: 'svg', title: mapTitle(report, snapshot) }),
         what: `heap map of pid ${report.pid} at ${snapshot.at === 'peak' ? 'its peak' : 'exit'}${why}, ${formatInteger(snapshot.chunks.length)} chunks in ${humanBytes(snapshot.heapEnd - snapshot.heapStart)}`,
@@ -224,7 +224,8 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
 
   const { reports } = result
   const topReported = reports.length > 0 && reports[0].pid === result.pid
-  if (!topReported) {
+  const topUnusable = result.problems.some((problem) => problem.startsWith(`${result.pid}.json:`))
+  if (!topReported && !topUnusable) {
     io.stderr.write(
       `${PROGRAM}: run: ${commandText(command)} (pid ${result.pid}, ${describeEnd(result)}) wrote no report: it ended by a signal or _exit(), exec'd a statically linked or setuid program, or did not load the library\n`,
     )

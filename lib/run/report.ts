@@ -19,7 +19,8 @@ export interface ReportHeapStats {
   freeBytes: number
   freeChunks: number
   largestFreeChunk: number
-  topBytes: number
+  /** Free space below the break in no chunk; optional (libraries before it was added omit it). */
+  topBytes?: number
   metadataBytes: number
   allocs: number
   frees: number
@@ -28,7 +29,7 @@ export interface ReportHeapStats {
   bytesReleased: number
   segments: number
   searchSteps: number
-  [name: string]: number
+  [name: string]: number | undefined
 }
 
 /** Summed over every heap of the process; the peaks are sums of per-heap peaks. */
@@ -49,6 +50,8 @@ export type ReportChunkState = 'live' | 'free' | 'deferred'
 export interface ReportSnapshot {
   /** When it was taken: at the main heap's peak, or at exit where the peak would cost too much. */
   at: 'peak' | 'exit'
+  /** With `at: 'exit'` where a peak was asked for: why the library gave the peak up. */
+  reason?: string
   heapStart: number
   heapEnd: number
   /** [address, size, state], in address order. */
@@ -80,7 +83,7 @@ export interface ProcessReport {
 
 const MAIN_FIELDS = [
   'heapStart', 'heapEnd', 'heapBytes', 'peakHeapBytes', 'liveBytes', 'liveChunks', 'peakLiveBytes', 'freeBytes', 'freeChunks',
-  'topBytes', 'metadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls',
+  'metadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls',
 ] as const
 const TOTAL_FIELDS = ['heapBytes', 'peakHeapBytes', 'liveBytes', 'peakLiveBytes', 'metadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls'] as const
 const CHUNK_STATES: readonly string[] = ['live', 'free', 'deferred']
@@ -122,7 +125,14 @@ function checkSnapshot(value: unknown): ReportSnapshot | null {
     if (chunk[0] < previousEnd || chunk[0] + chunk[1] > heapEnd) fail(`snapshot.chunks[${i}] overlaps its neighbour or lies outside heapStart..heapEnd`)
     previousEnd = chunk[0] + chunk[1]
   })
-  return { at: snapshot.at, heapStart, heapEnd, chunks: snapshot.chunks as ReportSnapshot['chunks'] }
+  if (snapshot.reason !== undefined && typeof snapshot.reason !== 'string') fail('snapshot.reason is not a string')
+  return {
+    at: snapshot.at,
+    ...(typeof snapshot.reason === 'string' ? { reason: snapshot.reason } : {}),
+    heapStart,
+    heapEnd,
+    chunks: snapshot.chunks as ReportSnapshot['chunks'],
+  }
 }
 
 function checkTimeline(value: unknown): ReportTimeline | null {
@@ -142,6 +152,7 @@ export function checkReport(value: unknown): ProcessReport {
   const main = record(report.main, 'main')
   const total = record(report.total, 'total')
   for (const key of MAIN_FIELDS) count(main, key, 'main.')
+  if (main.topBytes !== undefined) count(main, 'topBytes', 'main.')
   for (const key of TOTAL_FIELDS) count(total, key, 'total.')
   if (!Array.isArray(report.command) || !report.command.every((part) => typeof part === 'string')) fail('command is not an array of strings')
   if (typeof report.strategy !== 'string') fail('strategy is not a string')

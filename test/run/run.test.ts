@@ -109,9 +109,11 @@ withLibrary('run: real programs on the allocator', () => {
 
     const svg = readFileSync(map, 'utf8')
     expect(wellFormedSvg(svg)).toBe(true)
-    expect(svg).toMatch(new RegExp(`<title>best-fit main heap of .*python3 -c .* \\(pid ${top.pid}\\) at (its peak|exit)</title>`))
-    // One <rect> per chunk at least (the map never drops a region).
-    expect((svg.match(/<rect /g) ?? []).length).toBeGreaterThan(1000)
+    expect(svg).toMatch(new RegExp(`<title>best-fit main heap of .*python3 -c .* \\(pid ${top.pid}\\) at (its peak|exit): 0x[0-9a-f]+\\.\\.0x[0-9a-f]+, `))
+    // The legend counts the chunks drawn: the snapshot's live ones, every one of them.
+    const live = top.snapshot!.chunks.filter((chunk) => chunk[2] === 'live').length
+    expect(svg).toContain(`>live ${live.toLocaleString('en-US')} (`)
+    expect(live).toBeGreaterThan(1000)
     const plot = readFileSync(timeline, 'utf8')
     expect(wellFormedSvg(plot)).toBe(true)
     expect(plot).toMatch(new RegExp(`<title>best-fit main heap of .*python3 .* \\(pid ${top.pid}\\): held and live over [\\d,]+ requests</title>`))
