@@ -53,9 +53,9 @@ describe('bench -- COMMAND: usage errors (nothing runs)', () => {
     ['--svg into a directory', ['bench', '--svg', '.', '--', 'true'], /bench: --svg \. is a directory/],
   ]
   for (const [name, args, message] of cases) {
-    it(name, () => {
-      const result = cli(args, { cwd: dir })
-      expect(result.status).toBe(2)
+    it(name, async () => {
+      const result = await runInProcess(args)
+      expect(result.code).toBe(2)
       expect(result.stderr).toMatch(message)
       expect(result.stderr).toContain("Run 'memory-allocator bench --help' for usage.")
     })

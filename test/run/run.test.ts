@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { packageRoot } from '../../lib/backends/package-root'
 import { mallocLibraryPath, MALLOC_LIBRARY_FILE } from '../../lib/run/library'
-import { wellFormedSvg } from '../cli/helpers'
+import { run as runInProcess, wellFormedSvg } from '../cli/helpers'
 import { CC, PYTHON, cli } from './programs'
 
 const library = mallocLibraryPath()
@@ -58,9 +58,9 @@ describe('run: usage errors (nothing runs)', () => {
     ['a value for a switch', ['run', '--stats=yes', '--', 'true'], /run: option --stats takes no value/],
   ]
   for (const [name, args, message] of cases) {
-    it(name, () => {
-      const result = cli(args, { cwd: dir })
-      expect(result.status).toBe(2)
+    it(name, async () => {
+      const result = await runInProcess(args)
+      expect(result.code).toBe(2)
       expect(result.stderr).toMatch(message)
       expect(result.stderr).toMatch(/^memory-allocator: run: /)
       expect(result.stderr).toContain("Run 'memory-allocator run --help' for usage.")
