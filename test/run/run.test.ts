@@ -100,12 +100,16 @@ withLibrary('run: real programs on the allocator', () => {
     const map = join(dir, 'py-map.svg')
     const timeline = join(dir, 'py-timeline.svg')
     const script = 'x = [str(i) * 3 for i in range(100000)]; del x[::2]; print(len(x))'
+    const reportDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('memory-allocator-run-'))
+    const before = reportDirs()
     const result = cli(['run', '--stats', '--json', json, '--map', map, '--timeline', timeline, '--', PYTHON!, '-c', script], {
       env: { ...process.env, PYTHONMALLOC: 'malloc' },
     })
     expect(result.stderr).not.toMatch(/ERR_|cannot be used/)
     expect(result.status).toBe(0)
     expect(result.stdout).toBe('50000\n')
+    // The reports' temporary directory is gone.
+    expect(reportDirs()).toEqual(before)
     const [top, ...others] = readJson(json)
     expect(others).toEqual([])
     expect(top.command).toEqual([PYTHON, '-c', script])
