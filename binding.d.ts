@@ -77,7 +77,7 @@ export interface NativeReplayOptions extends NativeCoreOptions {
 }
 
 export interface NativeReplayResult {
-  nsPerOp: number
+  /** Each timed run's ns per op, in run order (the facade reports their median). */
   runsNsPerOp: number[]
   peakLiveBytes: number
   peakHeapBytes: number | null

@@ -1,5 +1,5 @@
 /**
- * AllocatorError and the error codes of the public contract (DESIGN.md).
+ * AllocatorError and the error codes of the public API (README, "API").
  * Every failure the library reports to a user is one of these; native code reports a code and a
  * message, and the binding turns them into this class so `instanceof` works across backends.
  */

@@ -1,5 +1,5 @@
 /**
- * The public types of the contract (DESIGN.md): options, the Heap and Handle interfaces, and the
+ * The public types (README, "API"): options, the Heap and Handle interfaces, and the
  * shapes that stats(), chunks() and leaks() return.
  */
 

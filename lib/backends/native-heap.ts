@@ -2,7 +2,7 @@
  * The native backend: a thin shell over the addon's heap object. All allocation logic is in
  * native/core; the functions of `raw` are the addon's own, so the numeric path adds no JS layer.
  *
- * Views (DESIGN.md `views`): 'revocable' makes one external buffer per chunk view and keeps it in
+ * Views (HeapOptions.views; README, "Views and their revocation"): 'revocable' makes one external buffer per chunk view and keeps it in
  * the facade's ViewSlot, handing it back on free so the addon needs no registry; 'shared' cuts
  * views out of one buffer per segment (a window), the last window cached here so that a view
  * costs a typed array and no addon call.

@@ -8,7 +8,7 @@ import os from 'node:os'
 import { basename } from 'node:path'
 import { runBench, expandTracePaths, loadTraces, type TraceSource } from '../bench/run'
 import type { BenchOptions, BenchReport } from '../bench/types'
-import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL } from '../heap/options'
+import { DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL } from '../heap/options'
 import { renderSvg } from '../render/bench-svg'
 import { formatDuration, formatInteger, formatProgress, formatReportCsv, formatReportTables, summarize } from '../render/format'
 import { mallocReplay, parseMallocSpecs, usableMallocs } from '../replay/malloc-rows'
@@ -19,6 +19,7 @@ import {
   PROGRAM,
   Progress,
   UsageError,
+  alignmentOption,
   byteOption as commandByteOption,
   checkOutputFile,
   packageVersion,
@@ -160,13 +161,10 @@ export async function runBenchCommand(args: readonly string[], io: CliIo): Promi
     touch: values['no-touch'] !== true,
     growth: byteOption('growth', values.growth, DEFAULT_GROWTH),
     segregateSmall: byteOption('segregate-small', values['segregate-small'], DEFAULT_SEGREGATE_SMALL),
-    alignment: byteOption('alignment', values.alignment, DEFAULT_ALIGNMENT),
+    alignment: alignmentOption('bench', values.alignment),
     maxLiveBytes: byteOption('max-live', values['max-live'], DEFAULT_MAX_LIVE),
   }
   if (options.growth > 2 ** 40) throw benchUsage(`--growth ${values.growth} is more than 1 TiB`)
-  if (options.alignment < 8 || options.alignment > 4096 || (options.alignment & (options.alignment - 1)) !== 0) {
-    throw benchUsage(`--alignment ${values.alignment} is not a power of two from 8 to 4096`)
-  }
   if (options.segregateSmall > 2 ** 20) throw benchUsage(`--segregate-small ${values['segregate-small']} is more than 1 MiB`)
   const seed = wholeNumber('seed', values.seed, 1, 0)
   const ops = wholeNumber('ops', values.ops, DEFAULT_WORKLOAD_OPS, 1)

@@ -1,6 +1,6 @@
 /**
  * The `memory-allocator` command line. bin/memory-allocator.js calls main(argv), which resolves to
- * the exit code (DESIGN.md): 0 done, 1 a run failed (the others still ran), 2 a usage error
+ * the exit code: 0 done, 1 a run failed (the others still ran), 2 a usage error
  * (nothing ran). main takes its output streams as an argument so that tests run it in-process.
  * Every subcommand is a file of this folder with the same shape: its help text, an exported
  * `runXCommand(args, io): Promise<number>`, and the Command entry listed in COMMANDS below.

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { formatInteger, formatTraceTable, humanBytes } from '../render/format'
 import { runBench, type LoadedTrace, type RunHooks } from '../bench/run'
 import type { BenchOptions } from '../bench/types'
-import { PROGRAM, Progress, UsageError, byteOption, checkOutputFile, parseCommandArgs, progressBar, wholeNumberOption, type CliIo, type Command } from './support'
+import { PROGRAM, Progress, UsageError, alignmentOption, byteOption, checkOutputFile, parseCommandArgs, progressBar, wholeNumberOption, type CliIo, type Command } from './support'
 import { AllocatorError } from '../errors'
 import { mallocReplay, parseMallocSpecs, type MallocSpec } from '../replay/malloc-rows'
 import { renderHeapMap } from '../render/heap-map'
@@ -85,10 +85,7 @@ function timedRunOptions(values: ReplayValues): BenchOptions {
   if (!(REPLAY_ALLOCATORS as readonly string[]).includes(allocator)) {
     throw usage(`unknown allocator ${JSON.stringify(allocator)} (expected ${REPLAY_ALLOCATORS.join(', ')})`)
   }
-  const alignment = byteOption('replay', 'alignment', values.alignment, DEFAULT_ALIGNMENT)
-  if (alignment < 8 || alignment > 4096 || (alignment & (alignment - 1)) !== 0) {
-    throw usage(`--alignment ${values.alignment} is not a power of two from 8 to 4096`)
-  }
+  const alignment = alignmentOption('replay', values.alignment)
   const growth = byteOption('replay', 'growth', values.growth, DEFAULT_GROWTH)
   if (growth > 2 ** 40) throw usage(`--growth ${values.growth} is more than 1 TiB`)
   return {

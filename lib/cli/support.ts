@@ -6,6 +6,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { packageRoot } from '../backends/package-root'
+import { ALIGNMENT_RULE, DEFAULT_ALIGNMENT, isHeapAlignment } from '../heap/options'
 import { parseByteSize } from '../render/format'
 
 export const PROGRAM = 'memory-allocator'
@@ -132,6 +133,13 @@ export function byteOption(command: string, name: string, text: string | undefin
   const value = parseByteSize(text)
   if (value === undefined) throw new UsageError(`--${name} must be a byte count like 65536, 64K or 4G, got ${JSON.stringify(text)}`, command)
   return value
+}
+
+/** --alignment BYTES: createHeap's rule for HeapOptions.alignment, as a usage error. */
+export function alignmentOption(command: string, text: string | undefined): number {
+  const alignment = byteOption(command, 'alignment', text, DEFAULT_ALIGNMENT)
+  if (!isHeapAlignment(alignment)) throw new UsageError(`--alignment ${text} is not ${ALIGNMENT_RULE}`, command)
+  return alignment
 }
 
 /**

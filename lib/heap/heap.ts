@@ -199,7 +199,8 @@ class HeapImpl implements Heap, HandleOwner {
       if (options.zero !== undefined && typeof options.zero !== 'boolean') {
         throw new AllocatorError('ERR_INVALID_OPTION', `option zero must be a boolean, got ${describeValue(options.zero)}`)
       }
-      // The backends read 0 as "the heap's alignment" (the binding's convention); DESIGN makes it an error here.
+      // The backends read 0 as "the heap's alignment" (the binding's convention); the public
+      // alloc() refuses it: align is undefined (the heap's) or a power of two up to 1 MiB.
       if (options.align === 0) throw new AllocatorError('ERR_INVALID_ALIGNMENT', 'align must be a power of two up to 1 MiB (1048576), got 0')
       address = options.zero === true ? this.#impl.allocZeroed(size, options.align) : this.#impl.raw.alloc(size, options.align)
     }

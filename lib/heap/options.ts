@@ -8,6 +8,13 @@ import type { Backend, HeapOptions, Strategy } from '../types'
 export const STRATEGIES: readonly Strategy[] = ['best-fit', 'best-fit-linear', 'first-fit', 'next-fit', 'worst-fit', 'bump']
 
 export const DEFAULT_ALIGNMENT = 16
+/** HeapOptions.alignment, the heap's granule: createHeap, replay and the command line say it so. */
+export const ALIGNMENT_RULE = 'a power of two from 8 to 4096'
+
+/** Whether `value` may be a heap's alignment (ALIGNMENT_RULE). Per-call `align` has its own rule. */
+export function isHeapAlignment(value: number): boolean {
+  return Number.isInteger(value) && value >= 8 && value <= 4096 && (value & (value - 1)) === 0
+}
 /** Requests up to this many bytes take the high end of the free space they split (README, "Space"). */
 export const DEFAULT_SEGREGATE_SMALL = 64
 export const DEFAULT_GROWTH = 65536
@@ -68,7 +75,7 @@ export function resolveOptions(options: HeapOptions | undefined): ResolvedOption
     if (!known.has(key)) throw new AllocatorError('ERR_INVALID_OPTION', `unknown option ${JSON.stringify(key)}`)
   }
   const alignment = byteCount('alignment', options.alignment, DEFAULT_ALIGNMENT)
-  if (alignment < 8 || alignment > 4096 || (alignment & (alignment - 1)) !== 0) invalid('alignment', options.alignment, 'a power of two from 8 to 4096')
+  if (!isHeapAlignment(alignment)) invalid('alignment', options.alignment, ALIGNMENT_RULE)
   const maxHeapBytes = options.maxHeapBytes === undefined ? undefined : byteCount('maxHeapBytes', options.maxHeapBytes, 0, true)
   if (maxHeapBytes === 0) invalid('maxHeapBytes', 0, 'positive')
   const growth = byteCount('growth', options.growth, DEFAULT_GROWTH)

@@ -25,7 +25,6 @@ export interface ChildReplayOptions {
 }
 
 export interface ChildReplayFigures {
-  nsPerOp: number
   runsNsPerOp: number[]
   peakLiveBytes: number
   /** Peak resident set growth of the child during the replay; null when it cannot be measured. */
@@ -150,7 +149,6 @@ export function replayInChild(trace: Trace, options: ChildReplayOptions, library
     if (reply.error !== undefined) throw new AllocatorError(reply.error.code as ErrorCode, `${preload === '' ? '' : `${preload}: `}${reply.error.message}`)
     const result = reply.result!
     return {
-      nsPerOp: result.nsPerOp,
       runsNsPerOp: result.runsNsPerOp,
       peakLiveBytes: result.peakLiveBytes,
       peakRssGrowthBytes: reply.peakRssGrowthBytes ?? null,

@@ -79,7 +79,7 @@ export function replay(trace: Trace, options: ReplayOptions): ReplayResult {
     allocator: options.allocator,
     trace: trace.name,
     ops: trace.opCount,
-    nsPerOp: result.nsPerOp,
+    nsPerOp: median(result.runsNsPerOp),
     runsNsPerOp: result.runsNsPerOp,
     peakLiveBytes: result.peakLiveBytes,
     peakHeapBytes: result.peakHeapBytes,
@@ -97,7 +97,7 @@ export function childResult(allocator: string, trace: Trace, figures: ReturnType
     allocator,
     trace: trace.name,
     ops: trace.opCount,
-    nsPerOp: figures.nsPerOp,
+    nsPerOp: median(figures.runsNsPerOp),
     runsNsPerOp: figures.runsNsPerOp,
     peakLiveBytes: figures.peakLiveBytes,
     peakHeapBytes,
@@ -106,4 +106,11 @@ export function childResult(allocator: string, trace: Trace, figures: ReturnType
     brkCalls: null,
     searchSteps: null,
   }
+}
+
+/** The middle run's time (the mean of the middle two for an even count): one slow run moves it not at all. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }

@@ -1,7 +1,8 @@
 /**
- * Malloc-lab `.rep` traces (DESIGN.md, "Trace format"): a one-pass parser that writes requests
- * straight into typed arrays, the loader for `.rep` / `.rep.gz` files, the writer, and the
- * validation plus peak-live accounting that parsed and generated traces share.
+ * Malloc-lab `.rep` traces (four header numbers, then one request a line: `a ID SIZE`, `f ID`,
+ * `r ID SIZE`; `f -1` is free(NULL), `r` of a dead id realloc(NULL)): a one-pass parser that
+ * writes requests straight into typed arrays, the loader for `.rep` / `.rep.gz` files, the
+ * writer, and the validation plus peak-live accounting that parsed and generated traces share.
  *
  * Peak live bytes follow the malloc-lab utilization rule: +bytes on `a`, +(new - old) on `r`,
  * -(current size) on `f`. Sizes are doubles, not 32-bit integers, because real traces ask for

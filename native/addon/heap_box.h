@@ -15,7 +15,7 @@
 
 namespace ma_addon {
 
-// How views of chunks are made (DESIGN.md, the `views` option).
+// How views of chunks are made: HeapOptions.views (README, "Views and their revocation").
 enum class ViewMode : uint8_t {
   kRevocable,  // one external buffer per chunk view, detached when the chunk is freed
   kShared,     // views on one buffer per segment ("window"), detached when memory is released

@@ -117,28 +117,6 @@ napi_value RevocableView(napi_env env, HeapBox* box, uintptr_t address, uint64_t
   return buffer;
 }
 
-// The mapped memory of the segment holding [address, address + size): chunks tile a segment
-// without gaps, and only the last segment has wilderness above its chunks.
-void SegmentAround(const HeapBox* box, uintptr_t address, uintptr_t* low, uintptr_t* high) {
-  const ma::HeapStats stats = box->heap->Stats();
-  if (stats.segments == 1) {
-    *low = stats.heap_start;
-    *high = stats.heap_end;
-    return;
-  }
-  std::vector<ma::ChunkInfo> chunks;
-  box->heap->Chunks(&chunks);
-  size_t first = std::lower_bound(chunks.begin(), chunks.end(), address,
-                                  [](const ma::ChunkInfo& chunk, uintptr_t at) { return chunk.address < at; }) -
-                 chunks.begin();
-  size_t last = first;
-  while (first > 0 && chunks[first - 1].address + chunks[first - 1].size == chunks[first].address) --first;
-  while (last + 1 < chunks.size() && chunks[last].address + chunks[last].size == chunks[last + 1].address) ++last;
-  *low = chunks[first].address;
-  *high = chunks[last].address + chunks[last].size;
-  if (last + 1 == chunks.size() && *high + stats.top_bytes == stats.heap_end) *high = stats.heap_end;
-}
-
 napi_value SharedView(napi_env env, HeapBox* box, uintptr_t address, uint64_t size) {
   for (auto window = box->windows.rbegin(); window != box->windows.rend(); ++window) {
     if (address < window->low || address + size > window->high) continue;
@@ -148,8 +126,11 @@ napi_value SharedView(napi_env env, HeapBox* box, uintptr_t address, uint64_t si
     box->view_info[0] = static_cast<double>(window->low);
     return buffer;
   }
-  uintptr_t low, high;
-  SegmentAround(box, address, &low, &high);
+  uintptr_t low = 0, high = 0;
+  if (!box->heap->SegmentBounds(address, &low, &high)) {
+    ThrowAllocatorError(env, "ERR_INVALID_POINTER", "no segment of this heap holds the chunk to view");
+    return nullptr;
+  }
   if (high - low > box->max_view_bytes) {
     // The segment is larger than one ArrayBuffer may be: a window of the largest size around it.
     low = std::max<uintptr_t>(low, std::min<uintptr_t>(address, high - box->max_view_bytes));

@@ -1,4 +1,4 @@
-// Views of chunks, in the two modes of DESIGN.md's `views` option.
+// Views of chunks, in the two modes of HeapOptions.views (README, "Views and their revocation").
 //
 // Revocable: each view is an external ArrayBuffer over one chunk, detached (every typed array on
 // it then reads length 0) before the chunk can be handed out again. The JS side keeps the buffer
@@ -27,7 +27,7 @@ napi_value MakeView(napi_env env, HeapBox* box, uintptr_t address, uint64_t size
 
 // Revocable. Detaches `buffer` (a view of the chunk at `address` with `token`) if it is still
 // attached; otherwise records that it escaped. Returns true when the chunk has escaped views, so
-// that freeing it must quarantine it instead (QuarantineOrFree does that).
+// that freeing it must quarantine it instead (FreeViewed calls Quarantine then).
 bool RevokeView(napi_env env, HeapBox* box, uintptr_t address, napi_value buffer, napi_value token);
 
 // Whether `buffer` (the view of the chunk at `address` with `token`) was detached by someone

@@ -78,6 +78,16 @@ Heap::Segment* Heap::SegmentOf(Granules pos) {
   return pos < found->top ? found : nullptr;
 }
 
+bool Heap::SegmentBounds(uintptr_t address, uintptr_t* low, uintptr_t* high) const {
+  Granules pos;
+  if (!PositionOf(address, &pos)) return false;
+  const Segment* segment = SegmentOf(pos);
+  if (segment == nullptr) return false;
+  *low = AddressOf(segment->start);
+  *high = AddressOf(IsLast(*segment) ? segment->end : segment->top);
+  return true;
+}
+
 Status Heap::FindLive(uintptr_t address, Segment** segment, Granules* pos, Granules* size) {
   // The hot path of every free: one subtraction, one segment, one word of bits.
   if (segments_.empty()) return Status::kInvalidPointer;

@@ -124,6 +124,10 @@ class Heap {
 
   HeapStats Stats() const;
   void Chunks(std::vector<ChunkInfo>* out) const;
+  // The memory [*low, *high) of the segment whose chunks hold `address`: its chunks, and the
+  // wilderness too for the last segment. false when no segment holds it. (The addon's shared
+  // views span one segment.)
+  bool SegmentBounds(uintptr_t address, uintptr_t* low, uintptr_t* high) const;
   // True when every invariant holds; otherwise names the first broken one in *problem.
   bool Check(std::string* problem) const;
 

@@ -21,11 +21,10 @@ struct TraceView {
   uint32_t num_ids;
 };
 
+// What a replay of our heap measured, besides the time of each run (Replay's run_ns) and the
+// trace's peak live payload (ValidateTrace's, by the malloc-lab rule: requested bytes).
 struct ReplayResult {
-  double ns_per_op;
-  uint64_t peak_live_bytes;   // payload, by the malloc-lab rule (requested bytes)
-  // The rest is only known for our heap (has_heap_stats).
-  bool has_heap_stats;
+  bool has_heap_stats;        // false for libc: the rest is only known for our heap
   uint64_t peak_heap_bytes;
   uint64_t metadata_bytes;    // out-of-band tables at the end of the run (they only grow in a run)
   uint64_t brk_calls;

@@ -1,6 +1,7 @@
 /**
- * The command line's rough edges as a new user meets them (issue 8, item 6), and DESIGN's exit
- * codes: 0 done, 1 a run failed (the others still ran), 2 a usage error (nothing ran).
+ * The command line's rough edges as a new user meets them (issue 8, item 6), and the exit codes
+ * every command keeps (main --help): 0 done, 1 a run failed (the others still ran), 2 a usage
+ * error (nothing ran).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,5 +1,5 @@
 /**
- * The `views` option (DESIGN.md): 'revocable' (the default on native) and 'shared', their
+ * The `views` option (README, "Views and their revocation"): 'revocable' (the default on native) and 'shared', their
  * validation, views larger than the runtime's largest ArrayBuffer (issue 7, crash 1), and the rule
  * both modes keep: no view ever reaches memory that is no longer mapped.
  */

@@ -267,7 +267,7 @@ describe.runIf(nativeAvailable)('native: a view detached by someone else quarant
     }
     for (const other of others) other.free()
     expect(await collectUntil(() => heap.stats().quarantinedChunks === 0)).toBe(true)
-    // Best fit defers a small freed chunk (DESIGN, "Deferred merging"): free, not merged yet.
+    // Best fit defers a small freed chunk (README, "Deferred merging"): free, not merged yet.
     expect(chunkAt(heap, address)).toEqual({ address, size: 32, state: 'free', deferred: true })
     heap.check()
     // Free again: best fit hands the exact-size chunk out.

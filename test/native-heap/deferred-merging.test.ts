@@ -1,5 +1,5 @@
 /**
- * Deferred merging (DESIGN.md, "Deferred merging"; native/core/heap.h): best fit keeps a freed
+ * Deferred merging (README, "Deferred merging"; native/core/heap.h): best fit keeps a freed
  * chunk of fewer than 64 granules (and 1024 bytes) unmerged, at most DEFERRED_PER_SIZE of one size and DEFERRED_TOTAL in all, and merges
  * every deferred chunk before the heap grows or fails for lack of a fitting chunk, and on trim()
  * and reset(). Pinned here through the public API only: chunks() (`deferred: true`),

@@ -48,7 +48,7 @@ export function closeHeaps(): void {
 }
 
 /**
- * What the addon reports about deferred merging (DESIGN.md, "Deferred merging"). lib/types.ts
+ * What the addon reports about deferred merging (README, "Deferred merging"). lib/types.ts
  * does not declare these fields yet, so the suites read them through these types.
  */
 export type CoreStats = HeapStats & { deferredChunks: number }

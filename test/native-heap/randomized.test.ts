@@ -126,7 +126,7 @@ class Run {
   }
 
   /**
-   * A heap fails for lack of a fitting chunk only after merging every deferred chunk (DESIGN.md,
+   * A heap fails for lack of a fitting chunk only after merging every deferred chunk (README,
    * "Deferred merging"); nothing else may change. The live chunks are the model's, and with no
    * deferred chunk left check() admits no two adjacent free chunks and no free chunk below the
    * wilderness: so the free chunks are exactly what merging the old ones gives.

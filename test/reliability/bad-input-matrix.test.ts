@@ -557,7 +557,7 @@ describe('bad CLI flags', () => {
         problems.push(`${what}: exit ${result.code}, stdout ${JSON.stringify(result.stdout.slice(0, 80))}, stderr ${JSON.stringify(result.stderr.slice(0, 160))}`)
       }
     }
-    // An unreadable trace is a run that failed, not a usage error (DESIGN: exit 1, the others
+    // An unreadable trace is a run that failed, not a usage error (exit 1, the others
     // still run): bench names it and goes on.
     counts.cases++
     const missing = await cli(['bench', '--allocators', 'bump', join(tmpdir(), `rel-js-missing-${process.pid}.rep`)])

@@ -262,7 +262,7 @@ export class DifferentialRun {
     if (!(thrown instanceof AllocatorError) || thrown.code !== 'ERR_OUT_OF_MEMORY') {
       this.#fail(`expected ERR_OUT_OF_MEMORY, got ${thrown === undefined ? 'success' : String(thrown)}`)
     }
-    // A failed fit may merge deferred free chunks first (DESIGN, "Deferred merging"), so the free
+    // A failed fit may merge deferred free chunks first (README, "Deferred merging"), so the free
     // layout may change; nothing that is live or held may.
     const after = this.#liveFigures()
     if (after !== before) this.#fail(`a refused request changed the heap: ${before} -> ${after}`)

@@ -14,9 +14,12 @@ import { nativeAvailable } from './support'
 describe.runIf(nativeAvailable && canLimitData)('metadata growth under prlimit --data', () => {
   it.each(['brk', 'mmap'] as const)('%s: 64-byte chunks until ERR_OUT_OF_MEMORY, no abort; consistent; works again', (source) => {
     // V8's own collector may be the one that meets the limit first (a std::bad_alloc thrown in
-    // the scavenger, not in the heap): that run says nothing about the heap, so it is run again.
+    // the scavenger, or V8's fatal out-of-memory abort inside its HeapAllocator, not in our heap):
+    // that run says nothing about the heap, so it is run again. Under load (a machine shared by
+    // several test runs) the second kind ended about one run in three.
+    const v8MetTheLimit = (failure: string): boolean => failure.includes('std::bad_alloc') || failure.includes('v8::internal::HeapAllocator::')
     let run = runUnderDataLimit(source, 64, 160 * (1 << 20))
-    for (let retry = 0; retry < 4 && run.failure !== undefined && run.failure.includes('std::bad_alloc'); retry++) {
+    for (let retry = 0; retry < 4 && run.failure !== undefined && v8MetTheLimit(run.failure); retry++) {
       run = runUnderDataLimit(source, 64, 160 * (1 << 20))
     }
     const { report, failure } = run

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { nativeBinding } from '../../lib/backends/binding'
+import { median } from '../../lib/replay/replay'
 import { AllocatorError, generateTrace, parseTrace, replay, REPLAY_ALLOCATORS, type Trace } from '../../lib/index'
 import { loadTestHooks } from '../native/test-hooks'
 
@@ -21,6 +22,15 @@ function expectCode(run: () => unknown, code: string, mentions: string): void {
   expect((thrown as Error).message).toContain(mentions)
 }
 
+describe('median', () => {
+  // The addon hands back every run's time; the facade reports their median.
+  it('is the middle run, or the mean of the middle two', () => {
+    expect(median([7])).toBe(7)
+    expect(median([30, 10, 20])).toBe(20)
+    expect(median([4, 1, 3, 2])).toBe(2.5)
+  })
+})
+
 describe.skipIf(nativeBinding() === undefined)('replay', () => {
   it.each(REPLAY_ALLOCATORS)('%s reports every ReplayResult field', (allocator) => {
     const result = replay(churn, { allocator, repeat: 3, touch: true })
@@ -28,6 +38,8 @@ describe.skipIf(nativeBinding() === undefined)('replay', () => {
     expect(result.runsNsPerOp).toHaveLength(3)
     expect(result.nsPerOp).toBeGreaterThan(0)
     expect([...result.runsNsPerOp].sort((a, b) => a - b)[1]).toBe(result.nsPerOp)
+    const two = replay(churn, { allocator, repeat: 2 })
+    expect(two.nsPerOp).toBe((two.runsNsPerOp[0] + two.runsNsPerOp[1]) / 2)
     if (allocator === 'libc') {
       // libc keeps its bookkeeping to itself: nothing of it is reported as if it were measured.
       expect(result).toMatchObject({ peakHeapBytes: null, utilization: null, metadataBytes: null, brkCalls: null, searchSteps: null })
