@@ -2,7 +2,7 @@
  * The environment of a command run on this allocator: the malloc library preloaded ahead of any
  * LD_PRELOAD the user already has (the first library to define malloc is the one the program
  * gets, so ours must come first; the user's libraries stay loaded), and the variables the
- * library reads at start-up (BRIEF's contract, DESIGN "Running a program on this allocator").
+ * library reads at start-up (native/malloc reads them; README, "Running a program on it").
  */
 import { STRATEGIES } from '../heap/options'
 import type { Strategy } from '../types'

@@ -1,13 +1,13 @@
 /**
- * The per-process reports the malloc library writes at exit (`<dir>/<pid>.json`, BRIEF's contract
- * between native/malloc and `run`): their shape, and a reader that checks every field it will
+ * The per-process reports the malloc library writes at exit (`<dir>/<pid>.json`, written by
+ * native/malloc/exit_report.cpp): their shape, and a reader that checks every field it will
  * use, so that a report from a different build of the library is named as such instead of
  * drawing a wrong picture.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-/** The main (brk) heap's statistics, named as DESIGN's HeapStats. */
+/** The main (brk) heap's statistics, named as the public HeapStats (lib/types.ts). */
 export interface ReportHeapStats {
   heapStart: number
   heapEnd: number

@@ -1,5 +1,5 @@
 /**
- * The pure parts of `run`: the report reader's checks against BRIEF's contract, the conversion of
+ * The pure parts of `run`: the report reader's checks of the library's report format, the conversion of
  * a snapshot and samples into what the renderers draw, file names per process, the environment,
  * and splitting our options from COMMAND's.
  */
@@ -19,7 +19,7 @@ import { wellFormedSvg } from '../cli/helpers'
 
 const BASE = 0x5555_5555_0000
 
-/** A report as the library writes it (BRIEF's contract), with a snapshot and a timeline. */
+/** A report as native/malloc/exit_report.cpp writes it, with a snapshot and a timeline. */
 function sampleReport(pid = 4242): Record<string, unknown> {
   const main = {
     heapStart: BASE, heapEnd: BASE + 8192, heapBytes: 8192, peakHeapBytes: 8192, liveBytes: 2048, liveChunks: 2, peakLiveBytes: 4096,
