@@ -81,7 +81,8 @@ function allocatorEnv(allocator: string, mallocs: readonly MallocSpec[], ourLibr
   const spec = mallocs.find((candidate) => candidate.name === allocator)
   if (spec !== undefined) return { LD_PRELOAD: preloadFirst(spec.library, process.env.LD_PRELOAD) }
   if (!(STRATEGIES as readonly string[]).includes(allocator)) throw new RangeError(`unknown allocator ${allocator}`)
-  const env = runEnvironment(ourLibrary(), { strategy: allocator as Strategy }, {})
+  // Only what this row adds: the user's own LD_PRELOAD stays, after ours, as under `run`.
+  const env = runEnvironment(ourLibrary(), { strategy: allocator as Strategy }, { LD_PRELOAD: process.env.LD_PRELOAD })
   return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined))
 }
 

@@ -12,6 +12,8 @@ export const ENV_ON_BAD_FREE = 'MEMORY_ALLOCATOR_ON_BAD_FREE'
 export const ENV_REPORT_DIR = 'MEMORY_ALLOCATOR_REPORT_DIR'
 export const ENV_SNAPSHOT = 'MEMORY_ALLOCATOR_SNAPSHOT'
 export const ENV_TIMELINE = 'MEMORY_ALLOCATOR_TIMELINE'
+/** Every variable `run` sets (others, such as the library's own tuning switches, pass through). */
+export const RUN_SETTINGS: readonly string[] = [ENV_STRATEGY, ENV_ON_BAD_FREE, ENV_REPORT_DIR, ENV_SNAPSHOT, ENV_TIMELINE]
 
 export const ON_BAD_FREE = ['abort', 'report'] as const
 export type OnBadFree = (typeof ON_BAD_FREE)[number]
@@ -44,7 +46,7 @@ export function runEnvironment(library: string, options: RunEnvironmentOptions, 
   const strategy = options.strategy ?? 'best-fit'
   if (!STRATEGIES.includes(strategy)) throw new RangeError(`unknown strategy ${strategy}`)
   const env: NodeJS.ProcessEnv = { ...base, LD_PRELOAD: preloadFirst(library, base.LD_PRELOAD) }
-  for (const name of [ENV_REPORT_DIR, ENV_SNAPSHOT, ENV_TIMELINE]) delete env[name]
+  for (const name of RUN_SETTINGS) delete env[name]
   env[ENV_STRATEGY] = strategy
   env[ENV_ON_BAD_FREE] = options.onBadFree ?? 'abort'
   if (options.reportDir !== undefined) env[ENV_REPORT_DIR] = options.reportDir

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { RUN_SETTINGS } from './environment'
 import { requireMeasure } from './library'
 
 export interface MeasuredRun {
@@ -54,7 +55,10 @@ export async function measureRun(command: string, args: readonly string[], env: 
   const runner = requireMeasure()
   const envArgs = Object.entries(env).flatMap(([name, value]) => ['--env', `${name}=${value}`])
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(runner, ['--fd', '3', ...envArgs, '--', command, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], cwd: options.cwd })
+    // `run`'s settings left in the user's environment would reach every row (a report directory,
+    // a strategy): each row sets its own, and the others run without them.
+    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !RUN_SETTINGS.includes(name)))
+    const child = spawn(runner, ['--fd', '3', ...envArgs, '--', command, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], cwd: options.cwd, env: base })
     const hash = createHash('sha256')
     let stdoutBytes = 0
     let stderr = ''
