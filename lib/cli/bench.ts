@@ -14,6 +14,7 @@ import { formatDuration, formatInteger, formatProgress, formatReportCsv, formatR
 import { mallocReplay, parseMallocSpecs, usableMallocs } from '../replay/malloc-rows'
 import { REPLAY_ALLOCATORS } from '../replay/replay'
 import { WORKLOAD_KINDS } from '../trace/workloads'
+import { BENCH_COMMAND_HELP, benchesCommand, runBenchOfCommand } from './bench-command'
 import {
   PROGRAM,
   Progress,
@@ -145,9 +146,11 @@ function machineInfo(): Record<string, unknown> {
 }
 
 export async function runBenchCommand(args: readonly string[], io: CliIo): Promise<number> {
+  // `bench [options] -- COMMAND` times a program instead of traces (lib/cli/bench-command.ts).
+  if (benchesCommand(args)) return runBenchOfCommand(args, io)
   const { values, positionals } = parseBenchArgs(args)
   if (values.help) {
-    io.stdout.write(BENCH_HELP)
+    io.stdout.write(`${BENCH_HELP}\n${BENCH_COMMAND_HELP}`)
     return 0
   }
   if (values.json && values.csv) throw benchUsage('--json and --csv cannot be combined (each replaces the tables)')
@@ -241,9 +244,9 @@ export async function runBenchCommand(args: readonly string[], io: CliIo): Promi
 
 export const BENCH_COMMAND: Command = {
   name: 'bench',
-  usage: '[TRACE...]',
-  summary: "replay allocation traces against the heap's strategies and the process's malloc; report speed, memory use, utilization",
-  help: BENCH_HELP,
+  usage: '[TRACE...] | -- COMMAND',
+  summary: "replay allocation traces (or run a program) against the heap's strategies and the process's malloc; report speed, memory use, utilization",
+  help: `${BENCH_HELP}\n${BENCH_COMMAND_HELP}`,
   run: runBenchCommand,
 }
 

@@ -10,6 +10,7 @@ import { BENCH_COMMAND } from './bench'
 import { DEMO_COMMAND } from './demo'
 import { RECORD_COMMAND } from './record'
 import { REPLAY_COMMAND } from './replay'
+import { RUN_COMMAND } from './run'
 import { PROGRAM, UsageError, colorWanted, packageVersion, wrapWords, type CliIo, type Command } from './support'
 
 export type { CliIo, Command } from './support'
@@ -30,7 +31,7 @@ function processIo(): CliIo {
 }
 
 /** The subcommands, in the order the main help lists them. */
-export const COMMANDS: readonly Command[] = [BENCH_COMMAND, REPLAY_COMMAND, RECORD_COMMAND, DEMO_COMMAND]
+export const COMMANDS: readonly Command[] = [BENCH_COMMAND, REPLAY_COMMAND, RECORD_COMMAND, RUN_COMMAND, DEMO_COMMAND]
 
 function findCommand(name: string | undefined): Command | undefined {
   return COMMANDS.find((command) => command.name === name)

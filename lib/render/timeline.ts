@@ -132,7 +132,8 @@ export function renderTimeline(pictures: TracePictures, options: TimelineOptions
   // Legend, top right inside the plot.
   const legendX = margin.left + 12
   const legendY = margin.top + 30
-  const atPeak = pictures.peak.stats.heapBytes > 0 ? pictures.peak.chunks.reduce((sum, c) => (c.state === 'live' ? sum + c.size : sum), 0) / pictures.peak.stats.heapBytes : null
+  // A peak without its chunks (`run --timeline` without a snapshot) says nothing of them.
+  const atPeak = pictures.peak.stats.heapBytes > 0 && pictures.peak.chunks.length > 0 ? pictures.peak.chunks.reduce((sum, c) => (c.state === 'live' ? sum + c.size : sum), 0) / pictures.peak.stats.heapBytes : null
   const entries: [string, string][] = [
     [HEAP_COLOUR, 'held from the OS (heap bytes)'],
     [LIVE_COLOUR, 'live (usable bytes of chunks in use)'],

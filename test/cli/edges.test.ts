@@ -136,7 +136,7 @@ describe('the README synopsis', () => {
 describe('exit codes', () => {
   it('usage errors of every command exit 2 and name the command\'s help', async () => {
     const cases: [string[], RegExp][] = [
-      [['frob'], /unknown command "frob" \(the commands are bench, replay, record, demo/],
+      [['frob'], /unknown command "frob" \(the commands are bench, replay, record, run, demo/],
       [['help', 'frob'], /unknown command "frob"/],
       [['replay'], /replay: give the TRACE to replay[\s\S]*memory-allocator replay --help/],
       [['replay', good, good], /one TRACE at a time/],
