@@ -90,7 +90,8 @@ function count(n: number, noun: string): string {
   return `${formatInteger(n)} ${noun}${n === 1 ? '' : 's'}`
 }
 
-function describe(trace: RecordedTrace): string {
+/** Two lines of the summary for one trace. */
+export function describeTrace(trace: RecordedTrace): string {
   const who = `pid ${trace.pid}${trace.forkedFrom === null ? '' : `, forked from ${trace.forkedFrom}`}${trace.replacedByExec ? ', then replaced by exec' : ''}`
   const unknown = trace.unknownFrees + trace.unknownReallocs
   const parts = [
@@ -138,7 +139,7 @@ export async function runRecordCommand(args: readonly string[], io: CliIo): Prom
     // COMMAND's own first, then the largest: a shell script's dozens of small helpers are not news.
     const [first, ...others] = result.traces
     const listed = [first, ...[...others].sort((a, b) => b.ops - a.ops || a.pid - b.pid).slice(0, LISTED_TRACES - 1)]
-    for (const trace of listed) io.stderr.write(describe(trace))
+    for (const trace of listed) io.stderr.write(describeTrace(trace))
     const rest = result.traces.length - listed.length
     if (rest > 0) {
       const ops = others.filter((trace) => !listed.includes(trace)).reduce((sum, trace) => sum + trace.ops, 0)
