@@ -12,7 +12,7 @@ import { PROGRAM, UsageError, type CliIo, type Command } from './support'
 /** Traces listed one by one in the summary; the others are counted ("and K more"). */
 const LISTED_TRACES = 8
 
-export const RECORD_HELP = `Usage: ${PROGRAM} record [-o FILE.rep] [--top-only] [--force] -- COMMAND [ARGS...]
+export const RECORD_HELP = `Usage: ${PROGRAM} record [options] -- COMMAND [ARGS...]
 
 Runs COMMAND with a preloaded library that records every malloc, calloc,
 realloc, reallocarray, free, posix_memalign, aligned_alloc, memalign, valloc
@@ -44,7 +44,7 @@ Exit status: COMMAND's (128+N when signal N ended it; 127 not found, 126 not
 executable); 2 usage error (nothing ran); 1 the recorder library is not built.
 
 Examples:
-  PYTHONMALLOC=malloc ${PROGRAM} record -o py.rep --top-only -- python3 script.py
+  PYTHONMALLOC=malloc ${PROGRAM} record --top-only -- python3 app.py
   ${PROGRAM} record -o git-log.rep.gz -- git log --stat -n 200
 `
 

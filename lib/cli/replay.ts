@@ -54,7 +54,8 @@ Options:
 
 The options of our heap are bench's, with bench's defaults, so that
 'bench TRACE --allocators A' and 'replay TRACE --allocator A' with the same
-options give the same row (bench caps the built-in workloads at --max-heap 256M).
+options give the same row (bench caps the built-in workloads at --max-heap
+256M).
 
 The pictures come from a second run of the trace through a heap made with the
 public API (createHeap, heap.raw), sampled every few hundred requests; they
