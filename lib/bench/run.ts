@@ -228,7 +228,10 @@ function runCell(
       searchSteps: null,
       ratioToLibc: null,
       failed: error.code,
-      failureMessage: error.message,
+      // Out of memory under a cap says so: it is the cap, not the machine, that ran out.
+      failureMessage: error.code === 'ERR_OUT_OF_MEMORY' && heapCap(allocator, options).maxHeapBytes !== undefined
+        ? `${error.message} (the heap is capped at ${humanBytes(options.maxHeapBytes!)}, --max-heap)`
+        : error.message,
     }
   }
 }

@@ -240,6 +240,7 @@ describe.skipIf(!hasNative)('18. bench of the built-in workloads is bounded', ()
       ['bump', 'ERR_OUT_OF_MEMORY'],
       ['best-fit', 'ERR_OUT_OF_MEMORY'],
     ])
+    expect(doc.results[0].failureMessage).toMatch(/^replay: bump could not satisfy op \d+ \(the heap is capped at 16\.0 KiB, --max-heap\)$/)
     const replay = await run(['replay', good, '--allocator', 'bump', '--repeat', '1', '--max-heap', '16K'])
     expect(replay.code).toBe(1)
     expect(replay.stderr).toMatch(/^memory-allocator: bump failed on good: ERR_OUT_OF_MEMORY/)
