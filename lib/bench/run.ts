@@ -6,6 +6,7 @@
 import { readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { AllocatorError } from '../errors'
+import { STRATEGIES } from '../heap/options'
 import { replay, type ReplayOptions, type ReplayResult } from '../replay/replay'
 import { loadTrace, type Trace } from '../trace/trace'
 import { generateTrace, type WorkloadKind } from '../trace/workloads'
@@ -32,8 +33,9 @@ export function expandTracePaths(paths: readonly string[]): ExpandedPaths {
     try {
       isDirectory = statSync(path).isDirectory()
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'ERR_TRACE_READ'
-      errors.push({ file: path, code, message: code === 'ENOENT' ? `no such file or directory: ${path}` : `cannot read ${path}: ${(error as Error).message}` })
+      // The code replay's loadTrace gives an unreadable trace, with the system's reason after it.
+      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `no such file or directory: ${path}` : (error as Error).message
+      errors.push({ file: path, code: 'ERR_TRACE_FORMAT', message: `${path}: cannot read it: ${reason}` })
       continue
     }
     if (!isDirectory) {
@@ -44,7 +46,7 @@ export function expandTracePaths(paths: readonly string[]): ExpandedPaths {
       .filter((entry) => !entry.isDirectory() && TRACE_FILE.test(entry.name))
       .map((entry) => entry.name)
       .sort()
-    if (names.length === 0) errors.push({ file: path, code: 'ERR_NO_TRACES', message: `no .rep or .rep.gz files in directory ${path}` })
+    if (names.length === 0) errors.push({ file: path, code: 'ERR_TRACE_FORMAT', message: `${path}: no .rep or .rep.gz files in directory ${path}` })
     for (const name of names) files.push(join(path, name))
   }
   return { files, errors }
@@ -158,6 +160,7 @@ export function runBench(loaded: readonly LoadedTrace[], options: BenchOptions, 
           growth: options.growth,
           segregateSmall: options.segregateSmall,
           alignment: options.alignment,
+          ...heapCap(allocator, options),
         })
       } catch (error) {
         // The measured runs report failures; only errors that end the run matter here.
@@ -183,6 +186,12 @@ export function runBench(loaded: readonly LoadedTrace[], options: BenchOptions, 
   return { options, traces, skipped, errors: [], results: attachLibcRatios(results) }
 }
 
+/** maxHeapBytes for our strategies when a cap is set; libc and --malloc rows have no heap of ours. */
+function heapCap(allocator: string, options: BenchOptions): { maxHeapBytes?: number } {
+  const cap = options.maxHeapBytes
+  return cap === undefined || cap === null || !(STRATEGIES as readonly string[]).includes(allocator) ? {} : { maxHeapBytes: cap }
+}
+
 function runCell(
   replayTrace: NonNullable<RunHooks['replay']>,
   trace: Trace,
@@ -199,6 +208,7 @@ function runCell(
       growth: options.growth,
       segregateSmall: options.segregateSmall,
       alignment: options.alignment,
+      ...heapCap(allocator, options),
     })
     return { ...result, trace: name, ratioToLibc: null, failed: null }
   } catch (error) {
@@ -218,7 +228,10 @@ function runCell(
       searchSteps: null,
       ratioToLibc: null,
       failed: error.code,
-      failureMessage: error.message,
+      // Out of memory under a cap says so: it is the cap, not the machine, that ran out.
+      failureMessage: error.code === 'ERR_OUT_OF_MEMORY' && heapCap(allocator, options).maxHeapBytes !== undefined
+        ? `${error.message} (the heap is capped at ${humanBytes(options.maxHeapBytes!)}, --max-heap)`
+        : error.message,
     }
   }
 }

@@ -19,6 +19,11 @@ export interface BenchOptions {
   alignment: number
   /** Traces whose peak live payload exceeds this are skipped. */
   maxLiveBytes: number
+  /**
+   * HeapOptions.maxHeapBytes of our heap: a replay that would hold more from the OS fails as
+   * ERR_OUT_OF_MEMORY ("oom"). undefined or null: no cap.
+   */
+  maxHeapBytes?: number | null
 }
 
 /** A trace that was run: where it came from and what it asks for. */
@@ -39,11 +44,16 @@ export interface SkippedTrace {
   reason: string
 }
 
-/** A file that could not be read or parsed (ERR_TRACE_FORMAT and the like). */
+/**
+ * A file that could not be used: a trace that could not be read or parsed (ERR_TRACE_FORMAT), or
+ * a --malloc library that could not be preloaded (then `allocator` names its row, which is left
+ * out of the run).
+ */
 export interface TraceError {
   file: string
   code: string
   message: string
+  allocator?: string
 }
 
 /**

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { LIBC, formatDuration } from '../render/format'
-import { PROGRAM, Progress, UsageError, checkOutputFile, parseCommandArgs, progressBar, wholeNumberOption, type CliIo } from './support'
+import { PROGRAM, Progress, UsageError, checkOutputFile, parseCommandArgs, progressBar, repeatOption, type CliIo } from './support'
 import { AllocatorError } from '../errors'
 import { parseMallocSpecs, type MallocSpec } from '../replay/malloc-rows'
 import { STRATEGIES } from '../heap/options'
@@ -96,7 +96,7 @@ export async function runBenchOfCommand(args: readonly string[], io: CliIo): Pro
   if (values.json && values.csv) throw usage('--json and --csv cannot be combined (each replaces the table)')
   if (values.svg !== undefined) checkOutputFile('bench', 'svg', values.svg)
   const allocators = parseAllocators(values.allocators)
-  const repeat = wholeNumberOption('bench', 'repeat', values.repeat, DEFAULT_REPEAT, 1)
+  const repeat = repeatOption('bench', values.repeat, DEFAULT_REPEAT)
   let specs: MallocSpec[]
   try {
     specs = parseMallocSpecs(values.malloc)

@@ -11,7 +11,7 @@ import { DEMO_COMMAND } from './demo'
 import { RECORD_COMMAND } from './record'
 import { REPLAY_COMMAND } from './replay'
 import { RUN_COMMAND } from './run'
-import { PROGRAM, UsageError, colorWanted, packageVersion, wrapWords, type CliIo, type Command } from './support'
+import { PROGRAM, UsageError, colorWanted, formatUsageError, packageVersion, wrapWords, type CliIo, type Command } from './support'
 
 export type { CliIo, Command } from './support'
 
@@ -58,6 +58,19 @@ Exit status: 0 done; 1 a run failed (the others still ran); 2 usage error
 (nothing ran).
 `
 
+/**
+ * Runs one command. An ERR_INVALID_OPTION that escapes it (a bad --malloc value, record's -o) is
+ * a usage error of that command, and reads as every other one does.
+ */
+async function runCommand(command: Command, args: readonly string[], io: CliIo): Promise<number> {
+  try {
+    return await command.run(args, io)
+  } catch (error) {
+    if (error instanceof AllocatorError && error.code === 'ERR_INVALID_OPTION') throw new UsageError(error.message.replace(`${command.name}: `, ''), command.name)
+    throw error
+  }
+}
+
 /** Runs the command line; resolves to the exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
@@ -81,13 +94,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       return 0
     }
     const command = findCommand(first)
-    if (command !== undefined) return await command.run(rest, io)
+    if (command !== undefined) return await runCommand(command, rest, io)
     if (first.startsWith('-')) throw new UsageError(`unknown option ${first}`)
     throw new UsageError(`unknown command ${JSON.stringify(first)} (the commands are ${COMMANDS.map((c) => c.name).join(', ')})`)
   } catch (error) {
     if (error instanceof UsageError) {
-      const help = error.command === undefined ? `${PROGRAM} --help` : `${PROGRAM} ${error.command} --help`
-      io.stderr.write(`${PROGRAM}: ${error.message}\nRun '${help}' for usage.\n`)
+      io.stderr.write(formatUsageError(error))
       return 2
     }
     if (error instanceof AllocatorError) {

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { formatInteger, formatTraceTable, humanBytes } from '../render/format'
 import { runBench, type LoadedTrace, type RunHooks } from '../bench/run'
 import type { BenchOptions } from '../bench/types'
-import { PROGRAM, Progress, UsageError, alignmentOption, byteOption, checkOutputFile, parseCommandArgs, progressBar, wholeNumberOption, type CliIo, type Command } from './support'
+import { MAX_REPEAT, PROGRAM, Progress, UsageError, alignmentOption, byteOption, checkOutputFile, parseCommandArgs, progressBar, repeatOption, type CliIo, type Command } from './support'
 import { AllocatorError } from '../errors'
 import { mallocReplay, parseMallocSpecs, type MallocSpec } from '../replay/malloc-rows'
 import { renderHeapMap } from '../render/heap-map'
@@ -38,12 +38,24 @@ Options:
   --map FILE.svg     also draw our heap at its peak: every chunk by address
   --timeline FILE.svg
                      also plot bytes held and bytes live over the requests
-  --repeat N         timed runs; the median is reported (default ${DEFAULT_REPEAT})
+  --repeat N         timed runs; the median is reported (default ${DEFAULT_REPEAT},
+                     at most ${MAX_REPEAT})
   --no-touch         do not write the allocated bytes
   --growth BYTES     least bytes per break move of our heap (default ${DEFAULT_GROWTH})
   --alignment BYTES  our heap's alignment, 8..4096 (default ${DEFAULT_ALIGNMENT})
+  --segregate-small BYTES
+                     our heap places requests up to BYTES apart from larger
+                     ones (HeapOptions.segregateSmall; default ${DEFAULT_SEGREGATE_SMALL}; 0: off;
+                     bump has nothing to segregate and ignores it)
+  --max-heap BYTES   our heap may hold at most BYTES from the OS; beyond, the
+                     replay fails as ERR_OUT_OF_MEMORY (default: no cap)
   --json             print the result as JSON
   -h, --help         show this help
+
+The options of our heap are bench's, with bench's defaults, so that
+'bench TRACE --allocators A' and 'replay TRACE --allocator A' with the same
+options give the same row (bench caps the built-in workloads at --max-heap
+256M).
 
 The pictures come from a second run of the trace through a heap made with the
 public API (createHeap, heap.raw), sampled every few hundred requests; they
@@ -68,6 +80,8 @@ const REPLAY_OPTIONS = {
   'no-touch': { type: 'boolean' },
   growth: { type: 'string' },
   alignment: { type: 'string' },
+  'segregate-small': { type: 'string' },
+  'max-heap': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -88,14 +102,17 @@ function timedRunOptions(values: ReplayValues): BenchOptions {
   const alignment = alignmentOption('replay', values.alignment)
   const growth = byteOption('replay', 'growth', values.growth, DEFAULT_GROWTH)
   if (growth > 2 ** 40) throw usage(`--growth ${values.growth} is more than 1 TiB`)
+  const segregateSmall = byteOption('replay', 'segregate-small', values['segregate-small'], DEFAULT_SEGREGATE_SMALL)
+  if (segregateSmall > 2 ** 20) throw usage(`--segregate-small ${values['segregate-small']} is more than 1 MiB`)
   return {
     allocators: [allocator],
-    repeat: wholeNumberOption('replay', 'repeat', values.repeat, DEFAULT_REPEAT, 1),
+    repeat: repeatOption('replay', values.repeat, DEFAULT_REPEAT),
     touch: values['no-touch'] !== true,
     growth,
-    segregateSmall: DEFAULT_SEGREGATE_SMALL,
+    segregateSmall,
     alignment,
     maxLiveBytes: Infinity,
+    maxHeapBytes: byteOption('replay', 'max-heap', values['max-heap'], 0) || null,
   }
 }
 
@@ -162,7 +179,14 @@ export async function runReplayCommand(args: readonly string[], io: CliIo): Prom
     const showProgress = trace.opCount >= LONG_TRACE_OPS
     pictures = traceThroughHeap(trace, {
       strategy: allocator as Strategy,
-      heap: { growth: options.growth, alignment: options.alignment, segregateSmall: options.segregateSmall },
+      heap: {
+        growth: options.growth,
+        alignment: options.alignment,
+        // createHeap refuses segregateSmall for bump (it would be ignored); the timed replay, as
+        // bench's, ignores it there.
+        ...(allocator === 'bump' ? {} : { segregateSmall: options.segregateSmall }),
+        ...(options.maxHeapBytes ? { maxHeapBytes: options.maxHeapBytes } : {}),
+      },
       onProgress: (fraction) => {
         if (showProgress) progress.draw(progressBar(fraction, `drawing ${trace.name}: ${Math.round(fraction * 100)}%`, progress.width()))
       },

@@ -67,6 +67,15 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * The one way a usage error reads, for every command: the program and command prefix, then the
+ * help to run. `command` undefined: an error of the program itself (an unknown command).
+ */
+export function formatUsageError(error: UsageError): string {
+  const help = error.command === undefined ? `${PROGRAM} --help` : `${PROGRAM} ${error.command} --help`
+  return `${PROGRAM}: ${error.message}\nRun '${help}' for usage.\n`
+}
+
 /** https://no-color.org: any non-empty NO_COLOR turns colours off. */
 export function colorWanted(isTerminal: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
   return isTerminal && !(env.NO_COLOR !== undefined && env.NO_COLOR !== '')
@@ -125,6 +134,20 @@ export function wholeNumberOption(command: string, name: string, text: string | 
   if (text === undefined) return fallback
   const value = /^\d+$/.test(text.replace(/_/g, '')) ? Number(text.replace(/_/g, '')) : NaN
   if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`, command)
+  return value
+}
+
+/**
+ * The most timed runs --repeat takes (bench, replay): a median of 100 runs is as steady as this
+ * VM's timings get (they move by ±30% from run to run), and 100 runs of the built-in workloads
+ * already take tens of minutes (one run: about 50 s here); --repeat 100000000 would run for years.
+ */
+export const MAX_REPEAT = 100
+
+/** --repeat N: 1..MAX_REPEAT, a usage error outside. */
+export function repeatOption(command: string, text: string | undefined, fallback: number): number {
+  const value = wholeNumberOption(command, 'repeat', text, fallback, 1)
+  if (value > MAX_REPEAT) throw new UsageError(`--repeat ${text} is more than ${MAX_REPEAT}, the most runs a median needs`, command)
   return value
 }
 

@@ -124,6 +124,10 @@ interface Cell {
   colour: string
   time: number | null
   utilization: number | null
+  /** Said in the time panel instead of a bar (libc's row in ratio mode: it is the 1× line). */
+  timeNote?: string
+  /** Said in the utilization panel instead of a bar when there is no figure. */
+  utilizationNote?: string
   failed: string | null
   tooltip: string
 }
@@ -149,8 +153,13 @@ export function renderSvg(report: BenchReport, summary: readonly AllocatorSummar
   const { options } = report
   const hasLibc = options.allocators.includes(LIBC) && report.results.some((r) => r.allocator === LIBC && r.failed === null)
   const ratioMode = hasLibc && options.allocators.some((a) => a !== LIBC)
-  const plotted = ratioMode ? options.allocators.filter((a) => a !== LIBC) : [...options.allocators]
+  // libc has a row of its own even in ratio mode (its time is the 1× line): its utilization is a
+  // figure where it ran in a child (--malloc), and where it has none the panel says why.
+  const plotted = [...options.allocators]
   const colours = new Map(plotted.map((allocator, index) => [allocator, allocatorColour(allocator, index)]))
+
+  const libcNotes = (allocator: string, utilization: number | null): Pick<Cell, 'timeNote' | 'utilizationNote'> =>
+    allocator !== LIBC ? {} : { ...(ratioMode ? { timeNote: '1× (the reference)' } : {}), ...(utilization === null ? { utilizationNote: 'no figure in-process (see below)' } : {}) }
 
   const groups: Group[] = report.traces.map((trace) => ({
     label: trace.name,
@@ -160,8 +169,9 @@ export function renderSvg(report: BenchReport, summary: readonly AllocatorSummar
       return {
         allocator,
         colour: colours.get(allocator)!,
-        time: result === undefined || result.failed !== null ? null : ratioMode ? result.ratioToLibc : result.nsPerOp,
+        time: result === undefined || result.failed !== null || (ratioMode && allocator === LIBC) ? null : ratioMode ? result.ratioToLibc : result.nsPerOp,
         utilization: result?.utilization ?? null,
+        ...libcNotes(allocator, result?.utilization ?? null),
         failed: result?.failed ?? (result === undefined ? 'missing' : null),
         tooltip: result === undefined ? `${allocator} on ${trace.name}: not run` : tooltipFor(result),
       }
@@ -179,8 +189,9 @@ export function renderSvg(report: BenchReport, summary: readonly AllocatorSummar
           allocator,
           suffix: entry && entry.failed.length > 0 ? ` (${entry.traces}/${entry.traces + entry.failed.length})` : '',
           colour: colours.get(allocator)!,
-          time,
+          time: ratioMode && allocator === LIBC ? null : time,
           utilization: entry?.geomeanUtilization ?? null,
+          ...libcNotes(allocator, entry?.geomeanUtilization ?? null),
           failed: null,
           tooltip:
             `${allocator}, geometric mean over ${entry?.traces ?? 0} traces${excluded}: ` +
@@ -339,6 +350,12 @@ export function renderSvg(report: BenchReport, summary: readonly AllocatorSummar
           }
         }
       }
+      if (cell.timeNote !== undefined) {
+        out.push(`<text x="${n(base + 3)}" y="${n(textY)}" font-size="${valueFont}" fill="#555">${escapeXml(cell.timeNote)}${tooltip}</text>`)
+      }
+      if (cell.utilization === null && cell.utilizationNote !== undefined) {
+        out.push(`<text x="${n(utilScale.x(0) + 3)}" y="${n(textY)}" font-size="${valueFont}" font-style="italic" fill="#555">${escapeXml(cell.utilizationNote)}${tooltip}</text>`)
+      }
       if (cell.utilization !== null) {
         const u = Math.min(1, Math.max(0, cell.utilization))
         const w = Math.max(1, utilScale.x(u) - utilScale.x(0))
@@ -369,6 +386,11 @@ export function renderSvg(report: BenchReport, summary: readonly AllocatorSummar
     if (entry.failed.length > 0 && plotted.includes(entry.allocator)) {
       notes.push(`${entry.allocator} failed on: ${entry.failed.map((f) => `${f.trace} (${failureLabel(f.code)})`).join(', ')}`)
     }
+  }
+  if (groups.some((g) => g.cells.some((c) => c.utilizationNote !== undefined))) {
+    notes.push(
+      'libc has no utilization figure where it runs in this process: its heap is also Node\'s, so its peak cannot be told apart; with --malloc it runs in a child, whose peak RSS growth gives one.',
+    )
   }
   if (anyCut) notes.push(`Bars with a break mark go beyond the axis (${timeScale.tick(timeMax)}); their labels give the value.`)
   if (options.growth !== 0) notes.push(`Heap growth ${formatInteger(options.growth)} B per break move; the malloc-lab accounting wants --growth 0.`)

@@ -261,7 +261,8 @@ export function formatReportTables(report: BenchReport, summary: readonly Alloca
       `${options.allocators.length} allocator${options.allocators.length === 1 ? '' : 's'}, ` +
       `repeat ${options.repeat} (median), touch ${options.touch ? 'on' : 'off'}, growth ${formatInteger(options.growth)} B` +
       `${options.alignment !== 16 ? `, alignment ${options.alignment}` : ''}` +
-      `${options.segregateSmall > 0 ? `, small requests (<= ${formatInteger(options.segregateSmall)} B) segregated` : ''}`,
+      `${options.segregateSmall > 0 ? `, small requests (<= ${formatInteger(options.segregateSmall)} B) segregated` : ''}` +
+      `${options.maxHeapBytes ? `, our heap capped at ${humanBytes(options.maxHeapBytes)} (--max-heap)` : ''}`,
     '',
   )
   for (const trace of report.traces) {

@@ -51,7 +51,7 @@ export function mallocReplay(specs: readonly MallocSpec[]): (trace: Trace, optio
  * Tries each library on a small trace: one that does not exist, does not preload or fails is
  * reported through `onFailure` and left out, so that the other rows still run.
  */
-export function usableMallocs(specs: readonly MallocSpec[], onFailure: (message: string) => void): MallocSpec[] {
+export function usableMallocs(specs: readonly MallocSpec[], onFailure: (message: string, spec: MallocSpec, code: string) => void): MallocSpec[] {
   if (specs.length === 0) return []
   const probe = generateTrace('program-mix', { ops: 500 })
   return specs.filter((spec) => {
@@ -60,7 +60,7 @@ export function usableMallocs(specs: readonly MallocSpec[], onFailure: (message:
       return true
     } catch (error) {
       if (!(error instanceof AllocatorError)) throw error
-      onFailure(`--malloc ${spec.name}=${spec.library}: ${error.code}: ${error.message}`)
+      onFailure(`--malloc ${spec.name}=${spec.library}: ${error.code}: ${error.message}`, spec, error.code)
       return false
     }
   })

@@ -49,8 +49,18 @@ export interface RecordedTrace {
 }
 
 export interface RecordOptions {
-  /** The trace of the launched process (default `./COMMAND.rep`); a `.gz` name gzips every trace. */
+  /**
+   * The trace of the launched process (default `./COMMAND.rep`): a name ending in `.rep`, or in
+   * `.rep.gz` to gzip every trace of the run. Its companions are `STEM.PID.rep[.gz]` and
+   * `STEM.PID.exec-K.rep[.gz]` beside it (STEM: the name without `.rep[.gz]`), and every trace's
+   * summary is its name without `.gz`, plus `.json`.
+   */
   output?: string
+  /**
+   * Record only the launched process's last image: not the processes it starts, nor the images
+   * exec replaces (a version manager's shim that execs the real program). Default false.
+   */
+  topOnly?: boolean
   /** Environment of the command (default process.env); LD_PRELOAD and MA_RECORD_* are added. */
   env?: NodeJS.ProcessEnv
   stdio?: StdioOptions
@@ -65,10 +75,15 @@ export interface RecordResult {
   traces: RecordedTrace[]
   /** The launched process's trace path (whether or not it was written). */
   output: string
+  /** false when the command could not be started (status 127: not found, 126: not executable). */
+  started: boolean
 }
 
+/** Trace names record() writes: FILE.rep, or FILE.rep.gz to gzip them. */
+export const RECORD_OUTPUT = /\.rep(\.gz)?$/
+
 /** The recorder writes plain text: FILE.rep.gz is recorded as FILE.rep and gzipped afterwards. */
-function splitGzip(output: string): { recorderFile: string; gzip: boolean } {
+export function splitGzip(output: string): { recorderFile: string; gzip: boolean } {
   const gzip = output.endsWith('.gz')
   return { recorderFile: gzip ? output.slice(0, -3) : output, gzip }
 }
@@ -134,6 +149,11 @@ export async function record(command: string, args: readonly string[], options: 
   if (typeof command !== 'string' || command === '') throw new AllocatorError('ERR_INVALID_OPTION', 'record needs a command to run')
   const cwd = options.cwd ?? process.cwd()
   const output = resolve(cwd, options.output ?? `${basename(command)}.rep`)
+  if (!RECORD_OUTPUT.test(output)) {
+    // The companions' names come from the stem before .rep: `-o out.txt` gave out.txt.PID.rep and
+    // `-o foo.gz` gave foo.gz beside foo.PID.rep.gz.
+    throw new AllocatorError('ERR_INVALID_OPTION', `record: the trace must be named FILE.rep or FILE.rep.gz (the other traces are named after it), got ${basename(output)}`)
+  }
   let isDirectory = false
   try {
     isDirectory = statSync(dirname(output)).isDirectory()
@@ -152,7 +172,9 @@ export async function record(command: string, args: readonly string[], options: 
     MA_RECORD_FILE: recorderFile,
     MA_RECORD_PARENT: String(process.pid),
     MA_RECORD_RUN: run,
+    MA_RECORD_TOP_ONLY: '1',
   }
+  if (options.topOnly !== true) delete env.MA_RECORD_TOP_ONLY  // nor inherited from an outer record
   return new Promise((resolvePromise) => {
     const child = spawn(command, [...args], { env, cwd, stdio: options.stdio ?? 'inherit' })
     // Ctrl-C reaches the whole process group: let the program handle it and still collect its
@@ -165,17 +187,17 @@ export async function record(command: string, args: readonly string[], options: 
     process.on('SIGTERM', pass)
     process.on('SIGHUP', pass)
     let done = false
-    const finish = (status: number, signal: NodeJS.Signals | null): void => {
+    const finish = (status: number, signal: NodeJS.Signals | null, started = true): void => {
       if (done) return
       done = true
       process.off('SIGINT', ignore)
       process.off('SIGTERM', pass)
       process.off('SIGHUP', pass)
-      resolvePromise({ status, signal, traces: readSummaries(recorderFile, run, gzip), output: gzip ? `${recorderFile}.gz` : recorderFile })
+      resolvePromise({ status, signal, traces: readSummaries(recorderFile, run, gzip), output: gzip ? `${recorderFile}.gz` : recorderFile, started })
     }
     child.on('error', (error: NodeJS.ErrnoException) => {
       // Only a failure to start ends the run here; a started child ends with 'close'.
-      if (child.pid === undefined) finish(error.code === 'ENOENT' ? 127 : 126, null)
+      if (child.pid === undefined) finish(error.code === 'ENOENT' ? 127 : 126, null, false)
     })
     child.on('close', (code, signal) => {
       finish(signal !== null ? 128 + (osConstants.signals[signal] ?? 0) : (code ?? 1), signal)

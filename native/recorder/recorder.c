@@ -11,6 +11,10 @@
 //                     STEM is MA_RECORD_FILE without its ".rep". An image that exec replaces
 //                     writes STEM.PID.exec-K.rep (K = 1, 2, ...: the first free name).
 //   MA_RECORD_RUN     a token copied into each sidecar so that the launcher finds this run's files
+//   MA_RECORD_TOP_ONLY  "1": record only the launched process's last image (`record --top-only`):
+//                     nothing in forked children or the programs they run, and an image that exec
+//                     replaces (a version manager's shim) drops what it recorded. Under pyenv's
+//                     python3 shim, recording everything wrote 79 traces, all but one of bash.
 // Each trace gets a sidecar TRACE.json: pid, program, counts, and the frees and reallocs of
 // pointers the recorder never saw (counted, never written as ops: the format has no comments).
 //
@@ -123,6 +127,7 @@ static pid_t launcher_pid;
 static pid_t forked_from;  // 0 unless this process began as a fork of a recorded one
 static pid_t recording_pid;  // getpid() differs in a vfork child, which shares this memory
 static int replaced_by_exec;  // while writing the trace of an image that exec is replacing
+static int top_only;  // MA_RECORD_TOP_ONLY
 
 struct Slot {
   uintptr_t address;  // 0: empty
@@ -416,6 +421,14 @@ static void after_fork_in_parent(void) { pthread_mutex_unlock(&lock); }
 static void after_fork_in_child(void) {
   pthread_mutex_init(&lock, NULL);  // the child's only thread holds the inherited one
   if (state != kRecording) return;
+  if (top_only) {
+    // Not the top process: nothing more is recorded or written here. The ops file is the
+    // parent's (one shared offset); closing the child's descriptor leaves the parent's open.
+    if (ops_fd >= 0 && ops_file_intact()) close(ops_fd);
+    ops_fd = -1;
+    state = kOff;
+    return;
+  }
   forked_from = getppid();
   recording_pid = getpid();
   inherited_blocks = table_count;
@@ -440,6 +453,8 @@ static void initialize(void) {
   const char* file = getenv("MA_RECORD_FILE");
   const char* parent = getenv("MA_RECORD_PARENT");
   const char* run = getenv("MA_RECORD_RUN");
+  const char* top = getenv("MA_RECORD_TOP_ONLY");
+  top_only = top != NULL && strcmp(top, "1") == 0;
   if (file != NULL && file[0] == '/' && strlen(file) < sizeof stem - 32) {
     main_path[0] = stem[0] = '\0';
     append(main_path, sizeof main_path, file);
@@ -447,6 +462,10 @@ static void initialize(void) {
     size_t length = strlen(stem);
     if (length > 4 && strcmp(stem + length - 4, ".rep") == 0) stem[length - 4] = '\0';
     launcher_pid = parent == NULL ? 0 : (pid_t)strtol(parent, NULL, 10);
+    if (top_only && getppid() != launcher_pid) {
+      --busy;
+      return;  // stays kOff: a program the top process started
+    }
     run_token[0] = '\0';
     if (run != NULL) append(run_token, sizeof run_token, run);
     choose_trace_path();
@@ -589,7 +608,7 @@ static void write_trace_before_exec(void) {
   if (busy || state != kRecording || getpid() != recording_pid) return;  // not in a vfork child
   pthread_mutex_lock(&lock);
   ++busy;
-  if (state == kRecording) {
+  if (state == kRecording && !top_only) {
     flush_ops();
     if (op_count > 0 && !write_failed) {
       static char usual_path[4096];
