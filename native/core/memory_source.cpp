@@ -2,6 +2,8 @@
 // caches the break and would be misled), always under one process-wide lock.
 #include "memory_source.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,7 +11,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <new>
 
 namespace ma {
@@ -19,11 +20,44 @@ constexpr uintptr_t kPageSize = 4096;
 
 uintptr_t AlignUp(uintptr_t value, uintptr_t align) { return (value + align - 1) & ~(align - 1); }
 
-// Serializes every break move of this addon across all heaps and threads of the process.
-std::mutex& BreakLock() {
-  static std::mutex lock;
-  return lock;
+#ifdef MA_MALLOC_LIBRARY
+}  // namespace
+}  // namespace ma
+// Defined by the malloc library itself (native/malloc): its copy of the core never needs dlsym,
+// which may call malloc, and BreakLock is reached from inside malloc.
+extern "C" pthread_mutex_t* memory_allocator_break_lock(void);
+namespace ma {
+namespace {
+#endif
+
+// Serializes every break move across all heaps and threads of the process: the malloc library's
+// lock when it is loaded (Node under `run`: the addon and the library move the same break),
+// else this copy's own.
+pthread_mutex_t& BreakLock() {
+#ifdef MA_MALLOC_LIBRARY
+  return *memory_allocator_break_lock();
+#else
+  static pthread_mutex_t own = PTHREAD_MUTEX_INITIALIZER;
+  // Looked up once, outside any lock: dlsym may allocate (through the library's malloc).
+  static pthread_mutex_t* const lock = [] {
+    using LockFn = pthread_mutex_t* (*)();
+    auto shared = reinterpret_cast<LockFn>(dlsym(RTLD_DEFAULT, kBreakLockSymbol));
+    return shared != nullptr ? shared() : &own;
+  }();
+  return *lock;
+#endif
 }
+
+class BreakGuard {
+ public:
+  BreakGuard() { pthread_mutex_lock(&BreakLock()); }
+  ~BreakGuard() { pthread_mutex_unlock(&BreakLock()); }
+  BreakGuard(const BreakGuard&) = delete;
+  BreakGuard& operator=(const BreakGuard&) = delete;
+};
+
+bool brk_off_main_thread = false;
+size_t region_alignment = 0;
 
 // A private region reserved up front; only [region_, committed_) is readable and writable.
 // `end_` is the exact end the heap asked for; commits are whole pages.
@@ -84,6 +118,20 @@ class MmapSource final : public MemorySource {
 MmapSource* ReserveRegion(size_t bytes, uintptr_t hint) {
   constexpr size_t kLeastReserve = size_t{16} << 20;
   size_t reserved = AlignUp(bytes, kPageSize);
+  if (region_alignment > kPageSize && hint == 0) {
+    // Reserve one alignment more and unmap the ragged ends. When that much address space is not
+    // there, no aligned region at all: the malloc library then serves the thread from its main heap.
+    const size_t wide = reserved + region_alignment;
+    void* region = mmap(nullptr, wide, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (region == MAP_FAILED) return nullptr;
+    const uintptr_t low = reinterpret_cast<uintptr_t>(region);
+    const uintptr_t aligned = AlignUp(low, region_alignment);
+    if (aligned > low) munmap(region, aligned - low);
+    if (low + wide > aligned + reserved) munmap(reinterpret_cast<void*>(aligned + reserved), low + wide - aligned - reserved);
+    MmapSource* source = new (std::nothrow) MmapSource(aligned, reserved);
+    if (source == nullptr) munmap(reinterpret_cast<void*>(aligned), reserved);
+    return source;
+  }
   for (;;) {
     void* region = mmap(reinterpret_cast<void*>(hint), reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (region != MAP_FAILED) {
@@ -112,7 +160,7 @@ class BrkSource final : public MemorySource {
     }
     uintptr_t found;
     {
-      std::lock_guard<std::mutex> guard(BreakLock());
+      BreakGuard guard;
       found = reinterpret_cast<uintptr_t>(sbrk(0));
       // Our memory sits below the break; a break under it means someone unmapped our chunks.
       if (expected_end != 0 && found < expected_end && (fallback_ == nullptr || !fallback_->Owns(expected_end))) {
@@ -129,7 +177,7 @@ class BrkSource final : public MemorySource {
       if (previous != reinterpret_cast<void*>(-1)) {
         // previous == found: we hold the lock and only the main thread moves the break.
         *out = Extension{found, start, found + increment, contiguous};
-        return Status::kOk;
+            return Status::kOk;
       }
     }
     return ExtendFallback(found, fresh_bytes, align, out);
@@ -137,7 +185,7 @@ class BrkSource final : public MemorySource {
 
   bool Release(uintptr_t expected_end, uintptr_t new_end) override {
     if (fallback_ != nullptr && fallback_->Owns(expected_end)) return fallback_->Release(expected_end, new_end);
-    std::lock_guard<std::mutex> guard(BreakLock());
+    BreakGuard guard;
     if (reinterpret_cast<uintptr_t>(sbrk(0)) != expected_end) return false;
     return brk(reinterpret_cast<void*>(new_end)) == 0;
   }
@@ -185,7 +233,7 @@ bool OnMainThread() { return syscall(SYS_gettid) == getpid(); }
 
 Status CreateMemorySource(SourceKind kind, size_t reserve_bytes, MemorySource** out) {
   if (kind == SourceKind::kBrk) {
-    if (!OnMainThread()) return Status::kBrkMainThreadOnly;
+    if (!OnMainThread() && !brk_off_main_thread) return Status::kBrkMainThreadOnly;
     *out = new (std::nothrow) BrkSource();
     return *out ? Status::kOk : Status::kOutOfMemory;
   }
@@ -195,7 +243,7 @@ Status CreateMemorySource(SourceKind kind, size_t reserve_bytes, MemorySource** 
 
 Status MoveBreakForTesting(intptr_t delta, uintptr_t* old_break) {
   if (!OnMainThread()) return Status::kBrkMainThreadOnly;
-  std::lock_guard<std::mutex> guard(BreakLock());
+  BreakGuard guard;
   void* previous = sbrk(delta);
   if (previous == reinterpret_cast<void*>(-1)) return Status::kOutOfMemory;
   *old_break = reinterpret_cast<uintptr_t>(previous);
@@ -204,7 +252,7 @@ Status MoveBreakForTesting(intptr_t delta, uintptr_t* old_break) {
 
 Status BlockBreakForTesting(bool block) {
   static uintptr_t blocker = 0;
-  std::lock_guard<std::mutex> guard(BreakLock());
+  BreakGuard guard;
   if (!block) {
     if (blocker != 0) munmap(reinterpret_cast<void*>(blocker), kPageSize);
     blocker = 0;
@@ -225,8 +273,11 @@ Status BlockBreakForTesting(bool block) {
   return Status::kOk;
 }
 
+void AllowBrkOffMainThread() { brk_off_main_thread = true; }
+void SetRegionAlignment(size_t align) { region_alignment = align; }
+
 uintptr_t CurrentBreak() {
-  std::lock_guard<std::mutex> guard(BreakLock());
+  BreakGuard guard;
   return reinterpret_cast<uintptr_t>(sbrk(0));
 }
 

@@ -54,4 +54,18 @@ Status BlockBreakForTesting(bool block);
 // The current program break, as glibc caches it.
 uintptr_t CurrentBreak();
 
+// ---- For the malloc library (native/malloc) only: each copy of the core has these settings of
+// its own, so the addon's copy never sees them.
+// Lets the brk source move the break from any thread: in a process that runs the malloc library
+// the library is the only mover of the break, and every move is under the one break lock.
+void AllowBrkOffMainThread();
+// Aligns every later mmap reservation of this copy of the core to `align` bytes (a power of two):
+// the library finds the thread heap that owns an address from its high bits, with no search.
+void SetRegionAlignment(size_t align);
+
+// The break lock is shared: a process that runs the malloc library (which exports
+// kBreakLockSymbol, returning its pthread_mutex_t*) and also loads the addon has one lock for
+// every move of the break; without the library each copy of the core has its own.
+constexpr const char* kBreakLockSymbol = "memory_allocator_break_lock";
+
 }  // namespace ma

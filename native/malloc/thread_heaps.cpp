@@ -1,0 +1,283 @@
+// Which heap serves a thread, which heap owns an address, and the locks around them.
+//
+// - The main heap grows by moving the real program break. It serves the process's main thread
+//   (and any thread for which no heap of its own could be made).
+// - Every other thread gets a heap on an mmap region of its own, 64 GiB reserved and aligned to
+//   64 GiB, so that the owner of any address is owner_table[address >> 36]: one load, no search.
+//   Addresses outside every thread region belong to the main heap.
+// - A thread's heap is taken by its own calls and by other threads' frees of its chunks (the
+//   chunk goes back to its owner), each under the heap's spin lock.
+// - When a thread exits its heap, chunks and all, is handed on to the next thread that needs
+//   one, so thread heaps never outnumber the peak of live threads.
+// - fork: prepare takes the registry lock, every heap lock and the break lock; parent and child
+//   drop them; in the child, the heaps of the threads that did not survive the fork are handed on.
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "malloc_library.h"
+
+namespace ma {
+namespace malloc_library {
+
+Settings settings;
+bool observe_main = false;
+std::atomic<uint64_t> bad_frees{0};
+std::atomic<uint32_t> heaps_created{0};
+std::atomic<uint32_t> threads_allocating{0};
+
+namespace {
+
+constexpr unsigned kRegionShift = 36;                     // 64 GiB: the core's largest mmap heap
+constexpr size_t kOwnerSlots = size_t{1} << (47 - kRegionShift);  // the user half of a 47-bit space
+constexpr size_t kMaxHeaps = 1024;                       // beyond: the main heap serves the thread
+
+HeapSlot slots[kMaxHeaps];
+std::atomic<uint32_t> slot_count{0};       // slots[0] is the main heap
+std::atomic<HeapSlot*> owner_table[kOwnerSlots];
+HeapSlot* orphans = nullptr;               // under registry_lock
+pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t break_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_key_t thread_key;
+
+// 0: not set up; 1: being set up (by `setting_up_tid`); 2: ready.
+std::atomic<int> state{0};
+std::atomic<pid_t> setting_up_tid{0};
+
+struct ThreadState {
+  HeapSlot* heap;
+  bool exited;  // the key's destructor ran: later calls of this thread use the main heap
+};
+__thread ThreadState thread_state __attribute__((tls_model("initial-exec")));
+
+pid_t Tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+bool Named(const char* value, const char* name) { return std::strcmp(value, name) == 0; }
+
+void Say(const char* a, const char* b, const char* c) {
+  const char* parts[] = {"memory-allocator: ", a, b, c, "\n"};
+  for (const char* part : parts) {
+    if (write(STDERR_FILENO, part, std::strlen(part)) < 0) return;
+  }
+}
+
+void ReadSettings() {
+  // getenv does not allocate; the values are copied, since a program may change its environment.
+  if (const char* strategy = getenv("MEMORY_ALLOCATOR_STRATEGY")) {
+    static const struct { const char* name; Strategy strategy; } kStrategies[] = {
+        {"best-fit", Strategy::kBestFit},   {"best-fit-linear", Strategy::kBestFitLinear},
+        {"first-fit", Strategy::kFirstFit}, {"next-fit", Strategy::kNextFit},
+        {"worst-fit", Strategy::kWorstFit}, {"bump", Strategy::kBump}};
+    bool known = false;
+    for (const auto& entry : kStrategies) {
+      if (Named(strategy, entry.name)) {
+        settings.strategy = entry.strategy;
+        settings.strategy_name = entry.name;
+        known = true;
+      }
+    }
+    if (!known && strategy[0] != '\0') Say("unknown MEMORY_ALLOCATOR_STRATEGY '", strategy, "'; using best-fit");
+  }
+  if (const char* on_bad_free = getenv("MEMORY_ALLOCATOR_ON_BAD_FREE")) {
+    if (Named(on_bad_free, "report")) {
+      settings.abort_on_bad_free = false;
+    } else if (!Named(on_bad_free, "abort") && on_bad_free[0] != '\0') {
+      Say("unknown MEMORY_ALLOCATOR_ON_BAD_FREE '", on_bad_free, "'; using abort");
+    }
+  }
+  if (const char* dir = getenv("MEMORY_ALLOCATOR_REPORT_DIR")) {
+    const size_t length = std::strlen(dir);
+    if (length > 0 && length < sizeof settings.report_dir - 32) std::memcpy(settings.report_dir, dir, length + 1);
+  }
+  if (settings.report_dir[0] != '\0') {
+    if (const char* snapshot = getenv("MEMORY_ALLOCATOR_SNAPSHOT")) {
+      if (Named(snapshot, "peak")) settings.snapshot = SnapshotMode::kPeak;
+      if (Named(snapshot, "exit")) settings.snapshot = SnapshotMode::kExit;
+    }
+    if (const char* timeline = getenv("MEMORY_ALLOCATOR_TIMELINE")) settings.timeline = Named(timeline, "1");
+  }
+  observe_main = settings.timeline || settings.snapshot == SnapshotMode::kPeak;
+}
+
+HeapOptions OptionsFor(SourceKind source) {
+  HeapOptions options;
+  options.source = source;
+  options.strategy = settings.strategy;
+  return options;
+}
+
+// ---- fork
+
+void BeforeFork() {
+  if (state.load(std::memory_order_acquire) != 2) return;
+  pthread_mutex_lock(&registry_lock);
+  const uint32_t count = slot_count.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < count; ++i) slots[i].lock.Lock();
+  pthread_mutex_lock(&break_lock);  // last: heaps take it while holding their own lock
+}
+
+void AfterForkInParent() {
+  if (state.load(std::memory_order_acquire) != 2) return;
+  pthread_mutex_unlock(&break_lock);
+  const uint32_t count = slot_count.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < count; ++i) slots[i].lock.Unlock();
+  pthread_mutex_unlock(&registry_lock);
+}
+
+void AfterForkInChild() {
+  if (state.load(std::memory_order_acquire) != 2) return;
+  // The child's only thread is the one that forked: every other thread's heap is handed on.
+  pthread_mutex_init(&break_lock, nullptr);
+  pthread_mutex_init(&registry_lock, nullptr);
+  const uint32_t count = slot_count.load(std::memory_order_acquire);
+  HeapSlot* mine = thread_state.heap;
+  orphans = nullptr;
+  for (uint32_t i = 0; i < count; ++i) {
+    slots[i].lock.Reset();
+    if (slots[i].is_main || &slots[i] == mine || slots[i].heap == nullptr) continue;
+    slots[i].in_use = false;
+    slots[i].next_orphan = orphans;
+    orphans = &slots[i];
+  }
+  threads_allocating.store(mine != nullptr ? 1 : 0, std::memory_order_relaxed);
+}
+
+// ---- thread exit
+
+void ThreadExit(void* value) {
+  HeapSlot* slot = static_cast<HeapSlot*>(value);
+  // Destructors of other keys that run after this one may still allocate: the main heap serves them.
+  thread_state.exited = true;
+  thread_state.heap = &slots[0];
+  if (slot == nullptr || slot->is_main) return;
+  pthread_mutex_lock(&registry_lock);
+  slot->in_use = false;
+  slot->next_orphan = orphans;
+  orphans = slot;
+  pthread_mutex_unlock(&registry_lock);
+}
+
+// Sets the library up once per process; false while it is being set up by this very thread.
+bool Initialize() {
+  int expected = 0;
+  if (state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    setting_up_tid.store(Tid(), std::memory_order_relaxed);
+    ReadSettings();
+    AllowBrkOffMainThread();
+    SetRegionAlignment(size_t{1} << kRegionShift);
+    pthread_key_create(&thread_key, ThreadExit);
+    HeapSlot& main = slots[0];
+    main.is_main = true;
+    main.in_use = true;
+    Heap* heap = nullptr;
+    if (Heap::Create(OptionsFor(SourceKind::kBrk), &heap) != Status::kOk) {
+      Say("cannot create the main heap", "", "");
+      abort();
+    }
+    main.heap = heap;
+    heaps_created.store(1, std::memory_order_relaxed);
+    slot_count.store(1, std::memory_order_release);
+    state.store(2, std::memory_order_release);
+    // After `state` is 2: pthread_atfork may allocate, and those calls must find a ready library.
+    pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
+    return true;
+  }
+  if (expected == 1 && setting_up_tid.load(std::memory_order_relaxed) == Tid()) return false;
+  while (state.load(std::memory_order_acquire) != 2) sched_yield();
+  return true;
+}
+
+// A heap for a new thread: one handed on by an exited thread, else a new one.
+HeapSlot* AdoptOrCreate() {
+  pthread_mutex_lock(&registry_lock);
+  HeapSlot* slot = orphans;
+  if (slot != nullptr) {
+    orphans = slot->next_orphan;
+    slot->in_use = true;
+    pthread_mutex_unlock(&registry_lock);
+    return slot;
+  }
+  const uint32_t index = slot_count.load(std::memory_order_relaxed);
+  Heap* heap = nullptr;
+  if (index >= kMaxHeaps || Heap::Create(OptionsFor(SourceKind::kMmap), &heap) != Status::kOk) {
+    pthread_mutex_unlock(&registry_lock);
+    return &slots[0];
+  }
+  slot = &slots[index];
+  slot->heap = heap;
+  slot->in_use = true;
+  slot_count.store(index + 1, std::memory_order_release);
+  heaps_created.fetch_add(1, std::memory_order_relaxed);
+  pthread_mutex_unlock(&registry_lock);
+  return slot;
+}
+
+}  // namespace
+
+void SpinLock::LockSlow() {
+  for (unsigned spins = 0;; ++spins) {
+    if (word_.load(std::memory_order_relaxed) == 0 && word_.exchange(1, std::memory_order_acquire) == 0) return;
+    // Two cores and often more threads: spin briefly, then let the holder run.
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+HeapSlot* CurrentHeap() {
+  HeapSlot* slot = thread_state.heap;
+  if (__builtin_expect(slot != nullptr, 1)) return slot;
+  if (state.load(std::memory_order_acquire) != 2 && !Initialize()) return nullptr;
+  if (thread_state.exited) return &slots[0];
+  if (Tid() == getpid()) {
+    slot = &slots[0];
+  } else {
+    slot = AdoptOrCreate();
+    if (slot != &slots[0]) pthread_setspecific(thread_key, slot);
+  }
+  thread_state.heap = slot;
+  threads_allocating.fetch_add(1, std::memory_order_relaxed);
+  return slot;
+}
+
+HeapSlot* MainHeap() { return state.load(std::memory_order_acquire) == 2 ? &slots[0] : nullptr; }
+
+HeapSlot* OwnerOf(uintptr_t address) {
+  const uintptr_t index = address >> kRegionShift;
+  if (index < kOwnerSlots) {
+    HeapSlot* owner = owner_table[index].load(std::memory_order_acquire);
+    if (owner != nullptr) return owner;
+  }
+  return MainHeap();
+}
+
+void Register(HeapSlot* slot, uintptr_t address) {
+  const uintptr_t index = address >> kRegionShift;
+  if (index < kOwnerSlots) owner_table[index].store(slot, std::memory_order_release);
+  slot->registered.store(true, std::memory_order_release);
+}
+
+void ForEachHeap(void (*visit)(HeapSlot* slot, void* context), void* context) {
+  pthread_mutex_lock(&registry_lock);
+  const uint32_t count = slot_count.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < count; ++i) {
+    slots[i].lock.Lock();
+    visit(&slots[i], context);
+    slots[i].lock.Unlock();
+  }
+  pthread_mutex_unlock(&registry_lock);
+}
+
+}  // namespace malloc_library
+}  // namespace ma
+
+// The one lock for every move of the break in this process: the core's copy in this library uses
+// it, and the addon's copy finds it by name (memory_source.cpp), so Node under `run` has one.
+MA_EXPORT pthread_mutex_t* memory_allocator_break_lock(void) { return &ma::malloc_library::break_lock; }
