@@ -6,7 +6,7 @@
 //
 //   node bench/programs.mjs [--manifest FILE] [--allocators best-fit,bump,libc]
 //        [--malloc NAME=LIBRARY]... [--repeat 3] [--only NAME,...] [--harness cli|self]
-//        [--timeout SECONDS] [--out FILE.txt] [--json-out FILE.json]
+//        [--timeout SECONDS] [--max-rss MIB] [--budget MINUTES] [--out FILE.txt] [--json-out FILE.json]
 //
 // THE PROGRAMS AND THE MANIFEST ARE NOT IN THIS REPOSITORY. The manifest (a JSON array; its path
 // from --manifest, else $MA_BENCH_PROGRAMS, else /work/mb-all/programs.json) names each program:
@@ -31,9 +31,14 @@
 // own runs (one extra run per allocator when the CLI did the timing).
 // The self harness times with GNU time (`/usr/bin/time`, Debian package `time`): wall, user+sys
 // CPU and the peak RSS of the largest process of the command (wait4's rusage).
+// Bounds, so that a slow strategy (bump never reuses memory) cannot take the machine or the
+// afternoon: a run is killed after --timeout seconds or 8x glibc's first run of that program
+// (at least 20 s), whichever is shorter, or when the command's processes hold more than
+// --max-rss MiB (default 4096); an allocator that failed so on a program runs it no more.
+// --budget MINUTES skips the programs that would start after that much time (said in the report).
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -59,6 +64,8 @@ function parseArgs(argv) {
     only: null,
     harness: null,
     timeout: 120,
+    maxRssMiB: 4096,
+    budgetMinutes: Infinity,
     out: path.join(here, 'results/programs.txt'),
     jsonOut: path.join(here, 'results/programs.json'),
   }
@@ -79,6 +86,8 @@ function parseArgs(argv) {
     else if (a === '--only') o.only = new Set(value().split(','))
     else if (a === '--harness') o.harness = value()
     else if (a === '--timeout') o.timeout = Number(value())
+    else if (a === '--max-rss') o.maxRssMiB = Number(value())
+    else if (a === '--budget') o.budgetMinutes = Number(value())
     else if (a === '--out') o.out = path.resolve(value())
     else if (a === '--json-out') o.jsonOut = path.resolve(value())
     else if (a === '--help' || a === '-h') usage()
@@ -124,7 +133,8 @@ if (strategies.length && !ourLibrary) {
 }
 if (!opts.allocators.includes('libc')) opts.allocators.push('libc')
 const harness = opts.harness ?? (opts.allocators.some((a) => a !== 'libc') && cliHasBenchCommand() ? 'cli' : 'self')
-const allocators = [...opts.allocators, ...opts.mallocs.map(([name]) => name)]
+// libc first: its first run sets the time limit of the others on the same program.
+const allocators = ['libc', ...opts.allocators.filter((a) => a !== 'libc'), ...opts.mallocs.map(([name]) => name)]
 const mallocByName = new Map(opts.mallocs)
 
 if (!existsSync(opts.manifest)) {
@@ -160,7 +170,7 @@ function digest(text) {
 }
 
 /** Runs the program once under one allocator (self harness): times, output digests, metric. */
-function runOnce(program, allocator) {
+function runOnce(program, allocator, limitSeconds) {
   return new Promise((resolve) => {
     const timeFile = path.join(scratch, 'time.txt')
     rmSync(timeFile, { force: true })
@@ -178,21 +188,32 @@ function runOnce(program, allocator) {
     child.stdout.on('data', (b) => out.push(b))
     child.stderr.on('data', (b) => err.push(b))
     let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
+    let overRss = false
+    const kill = () => {
       try {
         process.kill(-child.pid, 'SIGKILL')
       } catch {}
-    }, opts.timeout * 1000)
+    }
+    const timer = setTimeout(() => {
+      timedOut = true
+      kill()
+    }, limitSeconds * 1000)
+    const watchdog = setInterval(() => {
+      if (treeRssKiB(child.pid) > opts.maxRssMiB * 1024) {
+        overRss = true
+        kill()
+      }
+    }, 200)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
+      clearInterval(watchdog)
       const stdout = Buffer.concat(out).toString('latin1')
       const stderr = Buffer.concat(err).toString('latin1')
       const timeText = existsSync(timeFile) ? readFileSync(timeFile, 'utf8') : ''
       const m = /MA-TIME (\S+) (\S+) (\S+) (\S+)/.exec(timeText)
       const sig = /terminated by signal (\d+)/.exec(timeText)
       const exitMatch = /exited with non-zero status (\d+)/.exec(timeText)
-      const status = timedOut ? 'timeout' : sig ? `signal ${sig[1]}` : signal ? `signal ${signal}` : exitMatch ? `exit ${exitMatch[1]}` : code === 0 ? 'exit 0' : `exit ${code}`
+      const status = timedOut ? `timeout (${limitSeconds.toFixed(0)} s)` : overRss ? `killed: RSS > ${opts.maxRssMiB} MiB` : sig ? `signal ${sig[1]}` : signal ? `signal ${signal}` : exitMatch ? `exit ${exitMatch[1]}` : code === 0 ? 'exit 0' : `exit ${code}`
       let metric = null
       if (program.metric) {
         const mm = new RegExp(program.metric.regex, 'm').exec(stdout)
@@ -213,6 +234,25 @@ function runOnce(program, allocator) {
       })
     })
   })
+}
+
+/** Resident KiB of a process and its descendants (from /proc; 0 once they are gone). */
+function treeRssKiB(pid) {
+  let total = 0
+  const stack = [pid]
+  while (stack.length) {
+    const p = stack.pop()
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8')
+      const m = /VmRSS:\s+(\d+)/.exec(status)
+      if (m) total += Number(m[1])
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        const kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim()
+        if (kids) stack.push(...kids.split(/\s+/).map(Number))
+      }
+    } catch {}
+  }
+  return total
 }
 
 /** The command line a shell-less runner (the CLI) gets: stdin redirection done by sh. */
@@ -305,7 +345,12 @@ function fmtMiB(kib) {
 const started = new Date()
 const loadBefore = os.loadavg()
 const results = []
+const skippedForBudget = []
 for (const program of programs) {
+  if ((Date.now() - started) / 60000 > opts.budgetMinutes) {
+    skippedForBudget.push(program.name)
+    continue
+  }
   const t0 = Date.now()
   const fixedTime = !!program.metric
   const viaCli = harness === 'cli' && !fixedTime
@@ -326,13 +371,19 @@ for (const program of programs) {
     return row && (row.failed || row.output === 'same' || row.output === 'differs' || a === 'libc')
   })
   const rounds = !viaCli ? opts.repeat : cliCompared ? 0 : 1
+  let limit = opts.timeout
   for (let r = 0; r < rounds; r++) {
     for (const a of allocators) {
+      const earlier = cells.get(a).runs
+      if (earlier.some((x) => x.status.startsWith('timeout') || x.status.startsWith('killed'))) continue
       process.stderr.write(`\r${program.name}: ${a} ${r + 1}/${rounds}        `)
-      cells.get(a).runs.push(await runOnce(program, a))
+      const run = await runOnce(program, a, limit)
+      earlier.push(run)
+      if (a === 'libc' && r === 0 && run.wall) limit = Math.min(opts.timeout, Math.max(20, 8 * run.wall))
     }
   }
   const reference = cells.get('libc').runs.map((x) => x.output)
+  const stopped = (runs) => runs.filter((x) => x.timedOut || x.status.startsWith('killed'))
   const row = { name: program.name, kind: program.kind, threads: program.threads, argv: commandArgv(program), env: program.env, note: program.note ?? '', fixedTime, harness: viaCli ? 'cli' : 'self', cliError, cells: {} }
   for (const a of allocators) {
     const c = cells.get(a)
@@ -343,10 +394,14 @@ for (const program of programs) {
       cpu: c.cli && !c.cli.failed ? c.cli.cpu : median(runs.map((x) => x.cpu)),
       rssKiB: c.cli && !c.cli.failed ? c.cli.rssKiB : median(runs.map((x) => x.rssKiB)),
       metric: fixedTime ? median(runs.map((x) => x.metric)) : null,
-      sameOutput: runs.length ? runs.every((x) => reference.includes(x.output)) : c.cli?.output !== 'differs',
+      // Runs stopped by this script (time or RSS limit) have no output to compare: null.
+      sameOutput: runs.length
+        ? stopped(runs).length === runs.length ? null : runs.filter((x) => !stopped([x]).length).every((x) => reference.includes(x.output))
+        : c.cli?.output !== 'differs',
       statuses: runs.length ? [...new Set(runs.map((x) => x.status))] : c.cli ? [c.cli.failed ?? 'exit 0'] : ['not run'],
-      crashes: failures.filter((x) => !x.timedOut).length + (c.cli?.failed ? 1 : 0),
+      crashes: failures.filter((x) => !x.timedOut && !x.status.startsWith('killed')).length + (c.cli?.failed ? 1 : 0),
       hangs: failures.filter((x) => x.timedOut).length,
+      overRss: failures.filter((x) => x.status.startsWith('killed')).length,
       stderrTail: failures.length ? failures[0].stderrTail : c.cli?.failed ? String(c.cli.failureStderr ?? '') : '',
       source: c.cli ? 'cli' : 'self',
     }
@@ -356,7 +411,7 @@ for (const program of programs) {
   const base = row.cells.libc
   for (const a of allocators) {
     const m = row.cells[a]
-    const ok = m.crashes === 0 && m.hangs === 0
+    const ok = m.crashes === 0 && m.hangs === 0 && m.overRss === 0
     if (fixedTime) {
       m.timeRatio = ok && m.metric && base.metric ? (program.metric.higher ? base.metric / m.metric : m.metric / base.metric) : null
     } else {
@@ -397,9 +452,12 @@ function summarizeAllocator(a) {
     rss: geomean(rss.map((e) => e.x)),
     rssWorst: worst(rss),
     cpu: geomean(cpu.map((e) => e.x)),
-    differentOutput: results.filter((r) => !r.cells[a].sameOutput).map((r) => r.name),
+    multiCpu: geomean(pick('multi', 'cpuRatio').filter((e) => !results.find((r) => r.name === e.name).fixedTime).map((e) => e.x)),
+    singleCpu: geomean(pick('single', 'cpuRatio').map((e) => e.x)),
+    differentOutput: results.filter((r) => r.cells[a].sameOutput === false).map((r) => r.name),
     crashes: results.filter((r) => r.cells[a].crashes > 0).map((r) => `${r.name} (${r.cells[a].statuses.join(', ')})`),
-    hangs: results.filter((r) => r.cells[a].hangs > 0).map((r) => r.name),
+    hangs: results.filter((r) => r.cells[a].hangs > 0).map((r) => `${r.name} (${r.cells[a].statuses.join(', ')})`),
+    overRss: results.filter((r) => r.cells[a].overRss > 0).map((r) => r.name),
     unmeasured: results.filter((r) => r.cells[a].timeRatio === null).map((r) => r.name),
   }
 }
@@ -425,7 +483,8 @@ function targetLines(s) {
   lines.push(`  issue 15  peak RSS, geometric mean <= 1.0x glibc (${results.length} programs): ${verdict(s.rss, 1.0)}`)
   const outputs = s.differentOutput.length === 0 ? 'met' : `MISSED: ${s.differentOutput.join(', ')}`
   lines.push(`  issue 15  every output identical to glibc's: ${outputs}`)
-  lines.push(`  issue 15  0 crashes, 0 hangs: ${s.crashes.length + s.hangs.length === 0 ? 'met' : `MISSED: crashes ${s.crashes.join(', ') || 'none'}; hangs ${s.hangs.join(', ') || 'none'}`}`)
+  lines.push(`  issue 15  0 crashes, 0 hangs: ${s.crashes.length + s.hangs.length + s.overRss.length === 0 ? 'met' : `MISSED: crashes ${s.crashes.join(', ') || 'none'}; hangs or too slow ${s.hangs.join(', ') || 'none'}; over the RSS limit ${s.overRss.join(', ') || 'none'}`}`)
+  lines.push(`  (on CPU time, less sensitive to the shared machine's load: multi ${fmtX(s.multiCpu)}x (fixed-time programs left out), single ${fmtX(s.singleCpu)}x)`)
   const mi = summaries.find((x) => x.allocator === 'mimalloc')
   if (mi) {
     const vs = (ours, theirs) => (ours === null || theirs === null ? '—' : `${ours.toFixed(2)}x vs ${theirs.toFixed(2)}x: ${ours <= theirs ? 'met' : `missed by ${(((ours / theirs) - 1) * 100).toFixed(0)}%`}`)
@@ -455,6 +514,7 @@ lines.push(`# ${versions()}; repository at ${gitHead()}`)
 lines.push(`# manifest ${opts.manifest} (outside the repository); harness ${harness}: ${harness === 'cli' ? 'fixed-work programs timed by `memory-allocator bench -- COMMAND`, fixed-time ones and every output check by this script' : 'every run by this script (GNU time; strategies as `run` does them: LD_PRELOAD=memory-allocator-malloc.so, MEMORY_ALLOCATOR_STRATEGY)'}`)
 lines.push(`# allocators ${allocators.join(', ')}; medians of ${opts.repeat}, interleaved; time = wall seconds, or for fixed-time programs the inverse of their own throughput; CPU = user + sys; RSS = peak resident set of the command (its largest process)`)
 if (!opts.allocators.some((a) => a !== 'libc')) lines.push('# BASELINE ONLY: this allocator\'s malloc library (build/Release/memory-allocator-malloc.so) was not available, so no strategy was measured')
+if (skippedForBudget.length) lines.push(`# NOT RUN (the --budget of ${opts.budgetMinutes} min was spent): ${skippedForBudget.join(', ')}`)
 lines.push('')
 for (const r of results) {
   lines.push(`${r.name}  (${r.kind}-threaded, ${r.threads} thread${r.threads === 1 ? '' : 's'}${r.fixedTime ? ', fixed time' : ''}; ${r.harness})`)
@@ -473,7 +533,7 @@ for (const r of results) {
       fmtX(m.cpuRatio),
       fmtMiB(m.rssKiB),
       fmtX(m.rssRatio),
-      a === 'libc' ? 'reference' : m.sameOutput ? 'same' : 'DIFFERENT',
+      a === 'libc' ? 'reference' : m.sameOutput === null ? '—' : m.sameOutput ? 'same' : 'DIFFERENT',
       m.statuses.join(',') + (m.cliMissing ? ' (no CLI row)' : ''),
     ])
   }
@@ -500,7 +560,7 @@ for (const s of summaries) {
     fmtX(s.rss),
     s.rssWorst ? `${s.rssWorst.name} ${s.rssWorst.x.toFixed(2)}` : '—',
     s.allocator === 'libc' ? 'reference' : s.differentOutput.length ? `${s.differentOutput.length} differ` : 'all same',
-    `${s.crashes.length}/${s.hangs.length}`,
+    `${s.crashes.length}/${s.hangs.length + s.overRss.length}`,
   ])
 }
 const sWidths = sHead.map((_, i) => Math.max(...sTable.map((row) => row[i].length)))
