@@ -1,15 +1,17 @@
 /**
  * The typed shape of the native binding: exactly what `memory_allocator.node` exports.
- * Only lib/binding.ts loads it; the facade in lib/ is its only user.
+ * Only lib/backends/binding.ts loads it; the facade in lib/ is its only user.
  */
 import type { ChunkInfo, HeapStats, Strategy } from './lib/types'
 
 export type NativeStrategy = Strategy
 
-/** Options as the facade normalizes them: every field present and already validated. */
-export interface NativeHeapOptions {
+/**
+ * The core heap's options as the facade normalizes them (every field present and validated).
+ * createHeap and replay both take them; one function in the addon maps them to the core's.
+ */
+export interface NativeCoreOptions {
   source: 'brk' | 'mmap'
-  strategy: NativeStrategy
   alignment: number
   growth: number
   split: boolean
@@ -20,7 +22,11 @@ export interface NativeHeapOptions {
   maxHeapBytes: number
   /** 0 or absent: off. */
   segregateSmall?: number
-  /** DESIGN.md `views`. */
+}
+
+export interface NativeHeapOptions extends NativeCoreOptions {
+  strategy: NativeStrategy
+  /** HeapOptions.views. */
   views: 'revocable' | 'shared'
   /** The runtime's largest ArrayBuffer (buffer.constants.MAX_LENGTH): larger views are ERR_UNSUPPORTED. */
   maxViewBytes: number
@@ -64,12 +70,8 @@ export interface NativeHeap {
   isClosed(): boolean
 }
 
-export interface NativeReplayOptions {
-  source: 'brk' | 'mmap'
-  alignment: number
-  growth: number
-  trimThreshold: number
-  segregateSmall: number
+/** With allocator 'libc' the core options are not read. */
+export interface NativeReplayOptions extends NativeCoreOptions {
   touch: boolean
   repeat: number
 }

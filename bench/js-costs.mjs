@@ -123,7 +123,7 @@ const PAIR_CASES = {
   // The floor of a revocable view: the addon alone making an external buffer, one write through
   // a Uint8Array on it, and the detach in freeViewed (with the raw alloc and free around them).
   'floor: addon view() + write + freeViewed, no handle': () => {
-    const { nativeBinding } = require('../dist/cjs/binding.js')
+    const { nativeBinding } = require('../dist/cjs/backends/binding.js')
     const heap = nativeBinding().createHeap({
       ...{ source: 'brk', strategy: 'best-fit', alignment: 16, growth: 65536, split: true, coalesce: true },
       ...{ trimThreshold: 131072, maxHeapBytes: 0, views: 'revocable', maxViewBytes: 2 ** 32 },

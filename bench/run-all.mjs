@@ -22,7 +22,7 @@ const shared = path.resolve(root, '../shared/traces')
 const quick = process.argv.includes('--quick')
 const repeat = quick ? '1' : '5'
 
-const { formatReportTables, summarize, geometricMean } = require('../dist/cjs/bench/format.js')
+const { formatReportTables, summarize, geometricMean } = require('../dist/cjs/render/format.js')
 
 mkdirSync(results, { recursive: true })
 const log = []

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict'
-require('../dist/cjs/cli.js').main(process.argv.slice(2)).then(
+require('../dist/cjs/cli/main.js').main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
   },

@@ -6,11 +6,11 @@
 import { readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { AllocatorError } from '../errors'
-import { replay, type ReplayOptions, type ReplayResult } from '../replay'
-import { loadTrace, type Trace } from '../trace'
-import { generateTrace, type WorkloadKind } from '../workloads'
-import { attachLibcRatios, humanBytes } from './format'
-import type { BenchOptions, BenchReport, BenchResult, BenchTrace, SkippedTrace, TraceError } from './types'
+import { replay, type ReplayOptions, type ReplayResult } from '../replay/replay'
+import { loadTrace, type Trace } from '../trace/trace'
+import { generateTrace, type WorkloadKind } from '../trace/workloads'
+import { attachLibcRatios, humanBytes } from '../render/format'
+import type { BenchOptions, BenchReport, BenchResult, BenchTrace, ProgressEvent, SkippedTrace, TraceError } from './types'
 
 const TRACE_FILE = /\.rep(\.gz)?$/
 
@@ -101,16 +101,6 @@ export function loadTraces(sources: readonly TraceSource[], onLoad?: (index: num
     traces.push({ name, source: describeSource(source), trace })
   })
   return { traces, errors }
-}
-
-export interface ProgressEvent {
-  /** Replays finished so far. */
-  done: number
-  total: number
-  traceIndex: number
-  traceCount: number
-  trace: string
-  allocator: string
 }
 
 export interface RunHooks {

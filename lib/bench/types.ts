@@ -1,8 +1,9 @@
 /**
- * The data the bench command passes between running (run.ts) and presenting (format.ts, svg.ts).
+ * The data the bench command passes between running (run.ts) and presenting
+ * (lib/render/format.ts, lib/render/bench-svg.ts).
  * Presenting never touches the native addon, so these are plain data shapes.
  */
-import type { ReplayResult } from '../replay'
+import type { ReplayResult } from '../replay/replay'
 
 export interface BenchOptions {
   /** In the order the tables, CSV and chart show them. */
@@ -80,4 +81,15 @@ export interface AllocatorSummary {
   geomeanUtilization: number | null
   /** Geometric mean of peak heap / peak live (the inverse view of utilization). */
   geomeanHeapToLive: number | null
+}
+
+/** Where a bench run is: what the runner tells its onProgress hook before every replay. */
+export interface ProgressEvent {
+  /** Replays finished so far. */
+  done: number
+  total: number
+  traceIndex: number
+  traceCount: number
+  trace: string
+  allocator: string
 }

@@ -6,11 +6,11 @@
  */
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
-import { LIBC, formatDuration } from '../bench/format'
-import { PROGRAM, Progress, UsageError, checkOutputFile, parseCommandArgs, progressBar, wholeNumberOption, type CliIo } from '../cli-support'
+import { LIBC, formatDuration } from '../render/format'
+import { PROGRAM, Progress, UsageError, checkOutputFile, parseCommandArgs, progressBar, wholeNumberOption, type CliIo } from './support'
 import { AllocatorError } from '../errors'
-import { parseMallocSpecs, type MallocSpec } from '../malloc-rows'
-import { STRATEGIES } from '../options'
+import { parseMallocSpecs, type MallocSpec } from '../replay/malloc-rows'
+import { STRATEGIES } from '../heap/options'
 import { formatCommandBenchCsv, formatCommandBenchTable, renderCommandBenchSvg } from '../run/command-bench-format'
 import { mallocLibraryProblem, runCommandBench, type CommandBenchReport } from '../run/command-bench'
 
@@ -82,7 +82,7 @@ export function benchesCommand(args: readonly string[]): boolean {
   return args.includes('--')
 }
 
-export async function benchCommand(args: readonly string[], io: CliIo): Promise<number> {
+export async function runBenchOfCommand(args: readonly string[], io: CliIo): Promise<number> {
   // Only `--` starts COMMAND here: a word before it is a TRACE, which cannot be combined.
   const dashes = args.indexOf('--')
   const [ours, command] = dashes < 0 ? [args, []] : [args.slice(0, dashes), args.slice(dashes + 1)]

@@ -5,12 +5,12 @@
  * existing renderers (--map, --timeline). Resolves to the command's own exit status.
  */
 import { writeFileSync } from 'node:fs'
-import { formatInteger, humanBytes } from '../bench/format'
-import { PROGRAM, UsageError, checkOutputFile, parseCommandArgs, type CliIo, type Command } from '../cli-support'
+import { formatInteger, humanBytes } from '../render/format'
+import { PROGRAM, UsageError, checkOutputFile, parseCommandArgs, type CliIo, type Command } from './support'
 import { AllocatorError } from '../errors'
-import { renderHeapMap } from '../heap-map'
-import { STRATEGIES } from '../options'
-import { renderTimeline } from '../timeline'
+import { renderHeapMap } from '../render/heap-map'
+import { STRATEGIES } from '../heap/options'
+import { renderTimeline } from '../render/timeline'
 import type { Strategy } from '../types'
 import { ON_BAD_FREE, type OnBadFree } from '../run/environment'
 import { MALLOC_LIBRARY_FILE } from '../run/library'
@@ -193,7 +193,7 @@ function describeEnd(result: RunProgramResult): string {
   return endedText(result.signal === null ? result.status : null, result.signal)
 }
 
-async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
+export async function runRunCommand(args: readonly string[], io: CliIo): Promise<number> {
   const parsed = parseRunArgs(args)
   if (parsed.help) {
     io.stdout.write(RUN_HELP)
@@ -252,5 +252,5 @@ export const RUN_COMMAND: Command = {
   usage: '[options] -- COMMAND [ARGS...]',
   summary: 'run COMMAND with this allocator as its malloc; --stats, --json, --map and --timeline show its heap',
   help: RUN_HELP,
-  run: runCommand,
+  run: runRunCommand,
 }

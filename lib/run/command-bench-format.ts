@@ -3,8 +3,8 @@
  * number formats), CSV, and an SVG chart of each allocator's wall time, CPU time and peak RSS
  * relative to libc. Pure functions: no I/O.
  */
-import { LIBC, NOT_APPLICABLE, formatNumber, formatTable, humanBytes, toCsv, type Column } from '../bench/format'
-import { allocatorColour, escapeXml } from '../bench/svg'
+import { LIBC, NOT_APPLICABLE, formatNumber, formatTable, humanBytes, toCsv, type Column } from '../render/format'
+import { allocatorColour, escapeXml } from '../render/bench-svg'
 import type { CommandBenchReport, CommandBenchRow } from './command-bench'
 import { commandText } from './pictures'
 

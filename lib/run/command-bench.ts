@@ -7,10 +7,10 @@
  * and whether its output was libc's.
  */
 import { existsSync } from 'node:fs'
-import { LIBC, ratio } from '../bench/format'
-import { checkMallocLibrary } from '../elf'
-import type { MallocSpec } from '../malloc-rows'
-import { STRATEGIES } from '../options'
+import { LIBC, ratio } from '../render/format'
+import { checkMallocLibrary } from '../replay/elf'
+import type { MallocSpec } from '../replay/malloc-rows'
+import { STRATEGIES } from '../heap/options'
 import type { Strategy } from '../types'
 import { preloadFirst, runEnvironment } from './environment'
 import { requireMallocLibrary } from './library'

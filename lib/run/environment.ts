@@ -4,7 +4,7 @@
  * gets, so ours must come first; the user's libraries stay loaded), and the variables the
  * library reads at start-up (BRIEF's contract, DESIGN "Running a program on this allocator").
  */
-import { STRATEGIES } from '../options'
+import { STRATEGIES } from '../heap/options'
 import type { Strategy } from '../types'
 
 export const ENV_STRATEGY = 'MEMORY_ALLOCATOR_STRATEGY'

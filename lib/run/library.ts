@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { AllocatorError } from '../errors'
-import { packageRoot } from '../package-root'
+import { packageRoot } from '../backends/package-root'
 
 export const MALLOC_LIBRARY_FILE = 'memory-allocator-malloc.so'
 export const MEASURE_FILE = 'memory-allocator-measure'

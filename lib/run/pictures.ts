@@ -5,9 +5,9 @@
  * where several ran: FILE.svg for the one `run` started, FILE-<pid>.svg for each other.
  */
 import { basename, dirname, extname, join } from 'node:path'
-import { formatInteger } from '../bench/format'
-import type { HeapSnapshot } from '../heap-map'
-import type { TracePictures } from '../replay-pictures'
+import { formatInteger } from '../render/format'
+import type { HeapSnapshot } from '../render/heap-map'
+import type { TracePictures } from '../replay/replay-pictures'
 import type { Strategy } from '../types'
 import type { ProcessReport, ReportSnapshot } from './report'
 

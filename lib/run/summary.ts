@@ -2,7 +2,7 @@
  * What `run --stats` prints on stderr after the command ends: a few lines per process, read from
  * the reports the malloc library wrote at exit.
  */
-import { formatInteger, formatPercent, humanBytes, ratio } from '../bench/format'
+import { formatInteger, formatPercent, humanBytes, ratio } from '../render/format'
 import { commandText } from './pictures'
 import type { ProcessReport } from './report'
 

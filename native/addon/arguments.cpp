@@ -25,18 +25,6 @@ const char* WhatIsWrong(napi_env env, napi_value value, double* number) {
 
 }  // namespace
 
-bool ParseStrategy(const std::string& name, ma::Strategy* out) {
-  // In the order of ma::Strategy.
-  static const char* const kNames[] = {"best-fit", "best-fit-linear", "first-fit", "next-fit", "worst-fit", "bump"};
-  for (size_t i = 0; i < sizeof kNames / sizeof kNames[0]; ++i) {
-    if (name == kNames[i]) {
-      *out = static_cast<ma::Strategy>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
 bool ReadSize(napi_env env, napi_value value, uint64_t* out) {
   double number;
   if (const char* problem = WhatIsWrong(env, value, &number)) {

@@ -6,9 +6,6 @@
 #include <node_api.h>
 
 #include <cstdint>
-#include <string>
-
-#include "fit.h"
 
 namespace ma_addon {
 
@@ -18,8 +15,5 @@ bool ReadSize(napi_env env, napi_value value, uint64_t* out);
 bool ReadAlign(napi_env env, napi_value value, uint64_t* out);
 // false after throwing ERR_INVALID_POINTER.
 bool ReadAddress(napi_env env, napi_value value, uintptr_t* out);
-
-// The core strategy a DESIGN.md name ("best-fit", ...) stands for; false for any other name.
-bool ParseStrategy(const std::string& name, ma::Strategy* out);
 
 }  // namespace ma_addon

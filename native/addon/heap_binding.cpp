@@ -13,6 +13,7 @@
 
 #include "arguments.h"
 #include "heap_box.h"
+#include "heap_options.h"
 #include "js_errors.h"
 #include "views.h"
 
@@ -322,34 +323,12 @@ bool ReadOption(const Napi::Object& options, const char* name, double* out) {
   return true;
 }
 
-// The facade has validated and normalized the options; this only maps them to the core's.
-bool ToCoreOptions(const Napi::Object& options, ma::HeapOptions* out) {
-  const std::string source = options.Get("source").ToString().Utf8Value();
-  const std::string strategy = options.Get("strategy").ToString().Utf8Value();
-  double alignment, growth, trim_threshold, max_heap_bytes, segregate_small = 0;
-  if (!ReadOption(options, "alignment", &alignment) || !ReadOption(options, "growth", &growth) ||
-      !ReadOption(options, "trimThreshold", &trim_threshold) || !ReadOption(options, "maxHeapBytes", &max_heap_bytes)) {
-    return false;
-  }
-  ReadOption(options, "segregateSmall", &segregate_small);  // optional: off when absent
-  if (source != "brk" && source != "mmap") return false;
-  out->source = source == "brk" ? ma::SourceKind::kBrk : ma::SourceKind::kMmap;
-  out->alignment = static_cast<uint32_t>(alignment);
-  out->growth = static_cast<uint64_t>(growth);
-  out->split = options.Get("split").ToBoolean().Value();
-  out->coalesce = options.Get("coalesce").ToBoolean().Value();
-  out->trim_threshold = std::isinf(trim_threshold) ? ma::kNeverTrim : static_cast<uint64_t>(trim_threshold);
-  out->max_heap_bytes = std::isinf(max_heap_bytes) ? 0 : static_cast<uint64_t>(max_heap_bytes);
-  out->segregate_small = static_cast<uint64_t>(segregate_small);
-  return ParseStrategy(strategy, &out->strategy);
-}
-
 }  // namespace
 
 napi_value CreateHeap(napi_env env, napi_callback_info info) {
   Napi::CallbackInfo args(env, info);
   ma::HeapOptions options;
-  if (!args[0].IsObject() || !ToCoreOptions(args[0].As<Napi::Object>(), &options)) {
+  if (!args[0].IsObject() || !ToCoreOptions(args[0].As<Napi::Object>(), args[0].As<Napi::Object>().Get("strategy").ToString().Utf8Value(), &options)) {
     ThrowAllocatorError(env, "ERR_INVALID_OPTION", "createHeap: options were not normalized by the facade");
     return nullptr;
   }

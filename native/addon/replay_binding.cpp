@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "arguments.h"
+#include "heap_options.h"
 #include "js_errors.h"
 #include "replay.h"
 
@@ -57,13 +57,11 @@ napi_value Replay(napi_env env, napi_callback_info info) {
     ThrowAllocatorError(env, "ERR_INVALID_OPTION", "replay: unknown allocator \"" + allocator + "\"");
     return nullptr;
   }
-  heap_options.source = options.Get("source").ToString().Utf8Value() == "mmap" ? ma::SourceKind::kMmap : ma::SourceKind::kBrk;
-  heap_options.alignment = options.Get("alignment").ToNumber().Uint32Value();
-  heap_options.growth = static_cast<uint64_t>(options.Get("growth").ToNumber().DoubleValue());
-  const double trim_threshold = options.Get("trimThreshold").ToNumber().DoubleValue();
-  heap_options.trim_threshold = std::isinf(trim_threshold) ? ma::kNeverTrim : static_cast<uint64_t>(trim_threshold);
-  const Napi::Value segregate_small = options.Get("segregateSmall");
-  heap_options.segregate_small = segregate_small.IsNumber() ? segregate_small.As<Napi::Number>().Uint32Value() : 0;
+  // Our heap is made from the same options, by the same mapping, as createHeap's.
+  if (!use_libc && !ToCoreOptions(options, allocator, &heap_options)) {
+    ThrowAllocatorError(env, "ERR_INVALID_OPTION", "replay: options were not normalized by the facade");
+    return nullptr;
+  }
   const bool touch = options.Get("touch").ToBoolean().Value();
   const uint32_t repeat = std::max(1u, options.Get("repeat").ToNumber().Uint32Value());
 

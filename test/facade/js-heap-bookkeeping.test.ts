@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHeap, type Heap, type HeapOptions } from '../../lib/index'
-import { ADDRESS_LIMIT, AddressRanges, RANGE_ALIGN } from '../../lib/js-heap-addresses'
+import { ADDRESS_LIMIT, AddressRanges, RANGE_ALIGN } from '../../lib/backends/js/js-heap-addresses'
 import { expectAllocatorError, nativeAvailable, snapshot } from './helpers'
 
 const heaps: Heap[] = []

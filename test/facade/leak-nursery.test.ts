@@ -1,5 +1,5 @@
 /**
- * The leak nursery (lib/leaks.ts): handles are registered for leak tracking only if still live
+ * The leak nursery (lib/heap/leaks.ts): handles are registered for leak tracking only if still live
  * when the nursery is flushed. Whatever the moment of the flush (a microtask later, a full
  * nursery in the middle of a synchronous burst, or leaks() itself), a handle dropped while live
  * is reported definitely lost and a freed one never is.

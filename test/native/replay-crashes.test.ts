@@ -7,12 +7,14 @@ import { spawnSync } from 'node:child_process'
 import { dirname, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { NativeReplayOptions } from '../../binding'
-import { nativeBinding } from '../../lib/binding'
+import { nativeBinding } from '../../lib/backends/binding'
 import { parseTrace, replay, REPLAY_ALLOCATORS } from '../../lib/index'
 import { expectError } from '../native-heap/helpers'
 
 const root = resolve(dirname(__filename), '../..')
-const options: NativeReplayOptions = { source: 'mmap', alignment: 16, growth: 65536, trimThreshold: 131072, segregateSmall: 0, touch: true, repeat: 1 }
+const options: NativeReplayOptions = {
+  source: 'mmap', alignment: 16, growth: 65536, split: true, coalesce: true, trimThreshold: 131072, maxHeapBytes: 0, segregateSmall: 0, touch: true, repeat: 1,
+}
 
 interface RawTrace {
   kinds: number[]

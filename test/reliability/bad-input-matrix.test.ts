@@ -30,7 +30,7 @@ import {
 } from '../../lib/index'
 import { BAD_ALIGNMENTS, BAD_NUMBERS, HUGE_SIZES, WILD_ADDRESSES, WRONG_TYPES, type Labelled } from './bad-values'
 import { BACKENDS, nativeAvailable, observable } from './support'
-import { run as cli } from '../cli-helpers'
+import { run as cli } from '../cli/helpers'
 
 interface Case {
   what: string
@@ -40,13 +40,13 @@ interface Case {
 
 /** Failing today in files outside test/reliability's owner's; key: `${group}: ${what}`. */
 const KNOWN_OUTSIDE: Record<string, string> = {
-  'free: a look-alike made with Object.create(Handle.prototype)': 'lib/heap.ts #own (views): TypeError reading state.address',
-  'realloc: a look-alike made with Object.create(Handle.prototype)': 'lib/heap.ts #own (views): TypeError reading state.address',
-  'allocArray: as() of undefined': 'lib/handle.ts as() (views): returns undefined while no typed view is cached (undefined?.constructor === undefined)',
-  'generateTrace: options null': 'lib/workloads.ts: TypeError destructuring null',
-  'generateTrace: options "x"': 'lib/workloads.ts: accepted (a string has no seed/ops)',
-  'generateTrace: options []': 'lib/workloads.ts: accepted',
-  'generateTrace: unknown option { opps: 5 }': 'lib/workloads.ts: accepted and ignored',
+  'free: a look-alike made with Object.create(Handle.prototype)': 'lib/heap/heap.ts #own (views): TypeError reading state.address',
+  'realloc: a look-alike made with Object.create(Handle.prototype)': 'lib/heap/heap.ts #own (views): TypeError reading state.address',
+  'allocArray: as() of undefined': 'lib/heap/handle.ts as() (views): returns undefined while no typed view is cached (undefined?.constructor === undefined)',
+  'generateTrace: options null': 'lib/trace/workloads.ts: TypeError destructuring null',
+  'generateTrace: options "x"': 'lib/trace/workloads.ts: accepted (a string has no seed/ops)',
+  'generateTrace: options []': 'lib/trace/workloads.ts: accepted',
+  'generateTrace: unknown option { opps: 5 }': 'lib/trace/workloads.ts: accepted and ignored',
 }
 
 const counts = { cases: 0, known: 0 }

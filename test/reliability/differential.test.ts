@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import type { HeapOptions } from '../../lib/index'
-import { STRATEGIES } from '../../lib/options'
+import { STRATEGIES } from '../../lib/heap/options'
 import { DifferentialRun, Divergence, shortestFailingPrefix, type DifferentialConfig } from './differential-runner'
 import { deriveSeed, describeOp, generateOps } from './op-generator'
 import { testing } from '../native-heap/helpers'

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHeap, loadTrace, parseTrace, replay, traceFromOps, type Trace } from '../../lib/index'
-import { ID_ALLOWANCE } from '../../lib/trace'
+import { ID_ALLOWANCE } from '../../lib/trace/trace'
 import { BACKENDS, closeHeaps, errorOf, expectCode, expectRefusal, heapOn, nativeAvailable } from './support'
 
 afterEach(closeHeaps)

@@ -6,7 +6,7 @@ import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'vitest'
 import { AllocatorError, createHeap, type ErrorCode, type Heap, type HeapOptions, type HeapStats } from '../../lib/index'
-import { nativeBinding } from '../../lib/binding'
+import { nativeBinding } from '../../lib/backends/binding'
 
 export const nativeAvailable = nativeBinding() !== undefined
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mallocLibraryPath, measurePath } from '../../lib/run/library'
-import { wellFormedSvg } from '../cli-helpers'
+import { wellFormedSvg } from '../cli/helpers'
 import { PYTHON, cli } from './programs'
 
 const measure = measurePath()
@@ -60,6 +60,14 @@ describe('bench -- COMMAND: usage errors (nothing runs)', () => {
       expect(result.stderr).toContain("Run 'memory-allocator bench --help' for usage.")
     })
   }
+
+  it('bench --help tells both forms', () => {
+    const result = cli(['bench', '--help'])
+    expect(result.status).toBe(0)
+    expect(result.stdout).toMatch(/^Usage: memory-allocator bench \[TRACE\.\.\.\] \[options\]/)
+    expect(result.stdout).toContain('Usage: memory-allocator bench [options] -- COMMAND [ARGS...]')
+    expect(result.stdout).toContain('--malloc NAME=LIBRARY')
+  })
 })
 
 describe.skipIf(measure === undefined)('the measuring runner', () => {

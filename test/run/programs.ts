@@ -2,7 +2,7 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
-import { packageRoot } from '../../lib/package-root'
+import { packageRoot } from '../../lib/backends/package-root'
 
 /** The first executable `name` on PATH (or among `preferred` paths first), or undefined. */
 export function findProgram(name: string, preferred: readonly string[] = []): string | undefined {

@@ -7,15 +7,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { renderHeapMap } from '../../lib/heap-map'
-import { renderTimeline } from '../../lib/timeline'
+import { renderHeapMap } from '../../lib/render/heap-map'
+import { renderTimeline } from '../../lib/render/timeline'
 import { splitCommand } from '../../lib/cli/run'
 import { median } from '../../lib/run/command-bench'
 import { preloadFirst, runEnvironment } from '../../lib/run/environment'
 import { commandText, heapSnapshot, mapTitle, pictureFile, timelinePictures } from '../../lib/run/pictures'
 import { checkReport, readReports, type ProcessReport } from '../../lib/run/report'
 import { formatProcessStats } from '../../lib/run/summary'
-import { wellFormedSvg } from '../cli-helpers'
+import { wellFormedSvg } from '../cli/helpers'
 
 const BASE = 0x5555_5555_0000
 
@@ -115,6 +115,9 @@ describe('pictures from a report', () => {
     expect(timelinePictures({ ...report, timeline: null })).toBeUndefined()
     const noSnapshot = timelinePictures({ ...report, snapshot: null })!
     expect(noSnapshot.peak.stats.heapBytes).toBe(8192)
+    // Without the chunks at the peak the timeline says nothing of how much of it was live.
+    expect(renderTimeline(pictures)).toContain('at the peak 25.0% of what is held is live')
+    expect(renderTimeline(noSnapshot)).not.toContain('of what is held is live')
   })
 
   it('names one file per process', () => {

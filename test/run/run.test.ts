@@ -4,13 +4,14 @@
  * statuses passed through, bad frees in both modes. Skipped, with the reason, only where the
  * malloc library is not built; usage errors are checked everywhere.
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { packageRoot } from '../../lib/backends/package-root'
 import { mallocLibraryPath, MALLOC_LIBRARY_FILE } from '../../lib/run/library'
-import { wellFormedSvg } from '../cli-helpers'
+import { wellFormedSvg } from '../cli/helpers'
 import { CC, PYTHON, cli } from './programs'
 
 const library = mallocLibraryPath()
@@ -74,6 +75,22 @@ describe('run: usage errors (nothing runs)', () => {
       expect(result.stdout).toContain(option)
     }
     expect(cli(['--help']).stdout).toMatch(/\n {2}run \[options\] -- COMMAND/)
+  })
+})
+
+describe('run: without its native parts', () => {
+  it('a package with no malloc library (and no runner) says how to build them, exit 1', () => {
+    // The built CLI alone, as an install whose native build failed: no build/, no prebuilds/.
+    const bare = join(dir, 'bare-package')
+    mkdirSync(bare)
+    for (const part of ['dist', 'bin', 'package.json']) cpSync(join(packageRoot(), part), join(bare, part), { recursive: true })
+    const cliIn = (args: string[]) => spawnSync(process.execPath, [join(bare, 'bin', 'memory-allocator.js'), ...args], { encoding: 'utf8' })
+    const run = cliIn(['run', '--stats', '--', 'true'])
+    expect(run.status).toBe(1)
+    expect(run.stderr).toBe(`memory-allocator: run: ERR_UNSUPPORTED: the malloc library ${MALLOC_LIBRARY_FILE} is not built (npm run build:native builds it; it needs Linux and a C compiler)\n`)
+    const bench = cliIn(['bench', '--allocators', 'libc', '--', 'true'])
+    expect(bench.status).toBe(1)
+    expect(bench.stderr).toMatch(/^memory-allocator: bench: ERR_UNSUPPORTED: the measuring runner memory-allocator-measure is not built \(npm run build:native/)
   })
 })
 
