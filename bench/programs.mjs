@@ -6,7 +6,8 @@
 //
 //   node bench/programs.mjs [--manifest FILE] [--allocators best-fit,bump,libc]
 //        [--malloc NAME=LIBRARY]... [--repeat 3] [--only NAME,...] [--harness cli|self]
-//        [--timeout SECONDS] [--max-rss MIB] [--budget MINUTES] [--out FILE.txt] [--json-out FILE.json]
+//        [--bump-repeat N] [--timeout SECONDS] [--max-rss MIB] [--budget MINUTES]
+//        [--out FILE.txt] [--json-out FILE.json]
 //
 // THE PROGRAMS AND THE MANIFEST ARE NOT IN THIS REPOSITORY. The manifest (a JSON array; its path
 // from --manifest, else $MA_BENCH_PROGRAMS, else /work/mb-all/programs.json) names each program:
@@ -35,7 +36,8 @@
 // afternoon: a run is killed after --timeout seconds or 8x glibc's first run of that program
 // (at least 20 s), whichever is shorter, or when the command's processes hold more than
 // --max-rss MiB (default 4096); an allocator that failed so on a program runs it no more.
-// --budget MINUTES skips the programs that would start after that much time (said in the report).
+// --budget MINUTES skips the programs that would start after that much time (said in the report);
+// --bump-repeat N runs bump N times instead of --repeat (it is many times slower than the rest).
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -88,12 +90,14 @@ function parseArgs(argv) {
     else if (a === '--timeout') o.timeout = Number(value())
     else if (a === '--max-rss') o.maxRssMiB = Number(value())
     else if (a === '--budget') o.budgetMinutes = Number(value())
+    else if (a === '--bump-repeat') o.bumpRepeat = Number(value())
     else if (a === '--out') o.out = path.resolve(value())
     else if (a === '--json-out') o.jsonOut = path.resolve(value())
     else if (a === '--help' || a === '-h') usage()
     else usage(`unknown argument ${a}`)
   }
   if (!(o.repeat >= 1)) usage('--repeat must be >= 1')
+  o.bumpRepeat ??= o.repeat
   if (o.harness && o.harness !== 'cli' && o.harness !== 'self') usage('--harness is cli or self')
   if (o.mallocs.length === 0) for (const [name, lib] of OTHER_MALLOCS) if (existsSync(lib)) o.mallocs.push([name, lib])
   for (const a of o.allocators) if (a !== 'libc' && !STRATEGIES.has(a)) usage(`unknown allocator ${a}`)
@@ -101,7 +105,7 @@ function parseArgs(argv) {
 }
 
 function usage(message) {
-  const text = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 9)
+  const text = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 10)
   if (message) console.error(`programs.mjs: ${message}`)
   console.error(text.map((l) => l.slice(3)).join('\n'))
   process.exit(2)
@@ -119,7 +123,6 @@ function mallocLibraryPath() {
 }
 
 function cliHasBenchCommand() {
-  if (!existsSync(path.join(root, 'dist/cjs/cli.js'))) return false
   const help = spawnSync(process.execPath, [cliPath, 'bench', '--help'], { cwd: root, encoding: 'utf8', timeout: 30000 })
   return /--\s+COMMAND/.test(`${help.stdout}${help.stderr}`)
 }
@@ -133,6 +136,9 @@ if (strategies.length && !ourLibrary) {
 }
 if (!opts.allocators.includes('libc')) opts.allocators.push('libc')
 const harness = opts.harness ?? (opts.allocators.some((a) => a !== 'libc') && cliHasBenchCommand() ? 'cli' : 'self')
+// bump never reuses memory (its heap climbs to GBs on malloc-large) and the CLI has no time or
+// RSS limit, so bump always runs in this script's bounded harness, preloaded as `run` does it.
+const cliAllocators = ['libc', ...opts.allocators.filter((a) => a !== 'libc' && a !== 'bump'), ...opts.mallocs.map(([name]) => name)]
 // libc first: its first run sets the time limit of the others on the same program.
 const allocators = ['libc', ...opts.allocators.filter((a) => a !== 'libc'), ...opts.mallocs.map(([name]) => name)]
 const mallocByName = new Map(opts.mallocs)
@@ -262,25 +268,50 @@ function commandArgv(program) {
 }
 
 /** The project's CLI `bench -- COMMAND`: per allocator median wall, CPU, peak RSS. */
-function runCli(program) {
-  const args = [cliPath, 'bench', '--json', '--repeat', String(opts.repeat), '--allocators', opts.allocators.join(',')]
+function runCli(program, cliAllocators) {
+  const args = [cliPath, 'bench', '--json', '--repeat', String(opts.repeat), '--allocators', cliAllocators.filter((a) => !mallocByName.has(a)).join(',')]
   for (const [name, lib] of opts.mallocs) args.push('--malloc', `${name}=${lib}`)
   args.push('--', ...commandArgv(program))
-  const result = spawnSync(process.execPath, args, {
-    cwd: program.cwd,
-    env: { ...process.env, ...program.env },
-    encoding: 'utf8',
-    maxBuffer: 256 << 20,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: opts.timeout * 1000 * opts.repeat * allocators.length,
+  const command = ['memory-allocator', ...args.slice(1)]
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, {
+      cwd: program.cwd,
+      env: { ...process.env, ...program.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
+    const out = []
+    const err = []
+    child.stdout.on('data', (b) => out.push(b))
+    child.stderr.on('data', (b) => err.push(b))
+    // The CLI has no limits of its own: the same bounds as the self harness, on its whole run
+    // (the CLI's node itself is under 200 MiB).
+    let stopped = null
+    const kill = (why) => {
+      stopped = why
+      try {
+        process.kill(-child.pid, 'SIGKILL')
+      } catch {}
+    }
+    const timer = setTimeout(() => kill(`timeout (${opts.timeout * opts.repeat * cliAllocators.length} s)`), opts.timeout * 1000 * opts.repeat * cliAllocators.length)
+    const watchdog = setInterval(() => {
+      if (treeRssKiB(child.pid) > (opts.maxRssMiB + 200) * 1024) kill(`killed: RSS > ${opts.maxRssMiB} MiB`)
+    }, 200)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      clearInterval(watchdog)
+      const stdout = Buffer.concat(out).toString('utf8')
+      const stderr = Buffer.concat(err).toString('utf8')
+      let report = null
+      try {
+        report = JSON.parse(stdout)
+      } catch {}
+      if (stopped || !report) {
+        const why = stopped ?? `exit ${code}${signal ? ` signal ${signal}` : ''}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`
+        resolve({ error: `CLI ${why}`, rows: new Map(), command })
+      } else resolve({ error: null, rows: cliRows(report), command })
+    })
   })
-  let report
-  try {
-    report = JSON.parse(result.stdout)
-  } catch {
-    return { error: `CLI exit ${result.status}${result.signal ? ` signal ${result.signal}` : ''}: ${(result.stderr || '').trim().split('\n').slice(-3).join(' | ')}`, rows: new Map() }
-  }
-  return { error: null, rows: cliRows(report), command: ['memory-allocator', ...args.slice(1)] }
 }
 
 /**
@@ -353,38 +384,52 @@ for (const program of programs) {
   }
   const t0 = Date.now()
   const fixedTime = !!program.metric
-  const viaCli = harness === 'cli' && !fixedTime
+  let viaCli = harness === 'cli' && !fixedTime
   const cells = new Map(allocators.map((a) => [a, { runs: [] }]))
   let cliError = null
+  let cliCommand = null
   if (viaCli) {
-    const cli = runCli(program)
+    const cli = await runCli(program, cliAllocators)
     cliError = cli.error
-    for (const a of allocators) {
+    cliCommand = cli.command
+    for (const a of cliAllocators) {
       const row = cli.rows.get(a)
       if (row) Object.assign(cells.get(a), { cli: row })
     }
+    // A CLI run that was stopped or failed as a whole: this program falls back to the self harness.
+    if (cliError) viaCli = false
   }
+  // Allocators the self harness runs for this program: all of them, or those the CLI does not.
+  const selfAllocators = viaCli ? allocators.filter((a) => !cliAllocators.includes(a)) : allocators
   // Timing runs (self harness), or one output-check run per allocator after the CLI when the CLI
   // could not compare (its comparison is of exact stdout; masked programs print timings).
-  const cliCompared = viaCli && program.compare !== 'numbers-masked' && allocators.every((a) => {
+  const cliCompared = viaCli && program.compare !== 'numbers-masked' && cliAllocators.every((a) => {
     const row = cells.get(a).cli
     return row && (row.failed || row.output === 'same' || row.output === 'differs' || a === 'libc')
   })
-  const rounds = !viaCli ? opts.repeat : cliCompared ? 0 : 1
-  let limit = opts.timeout
+  const checks = cliCompared ? 0 : 1
+  // Self runs per allocator: all --repeat without the CLI; after it, output checks for the CLI's
+  // allocators (libc at least once when others run here: their reference and time limit) and
+  // --repeat for the others.
+  const selfRounds = (a) =>
+    a === 'bump' ? opts.bumpRepeat : !viaCli ? opts.repeat : selfAllocators.includes(a) ? opts.repeat : a === 'libc' && selfAllocators.length ? 1 : checks
+  const libcCli = cells.get('libc').cli
+  let limit = libcCli?.wall ? Math.min(opts.timeout, Math.max(20, 8 * libcCli.wall)) : opts.timeout
+  const rounds = Math.max(...allocators.map(selfRounds))
   for (let r = 0; r < rounds; r++) {
     for (const a of allocators) {
+      if (r >= selfRounds(a)) continue
       const earlier = cells.get(a).runs
       if (earlier.some((x) => x.status.startsWith('timeout') || x.status.startsWith('killed'))) continue
       process.stderr.write(`\r${program.name}: ${a} ${r + 1}/${rounds}        `)
       const run = await runOnce(program, a, limit)
       earlier.push(run)
-      if (a === 'libc' && r === 0 && run.wall) limit = Math.min(opts.timeout, Math.max(20, 8 * run.wall))
+      if (a === 'libc' && r === 0 && run.wall && !libcCli?.wall) limit = Math.min(opts.timeout, Math.max(20, 8 * run.wall))
     }
   }
   const reference = cells.get('libc').runs.map((x) => x.output)
   const stopped = (runs) => runs.filter((x) => x.timedOut || x.status.startsWith('killed'))
-  const row = { name: program.name, kind: program.kind, threads: program.threads, argv: commandArgv(program), env: program.env, note: program.note ?? '', fixedTime, harness: viaCli ? 'cli' : 'self', cliError, cells: {} }
+  const row = { name: program.name, kind: program.kind, threads: program.threads, argv: commandArgv(program), env: program.env, note: program.note ?? '', fixedTime, harness: viaCli ? `cli (${cliAllocators.join(', ')}), self (${selfAllocators.join(', ') || 'output checks'})` : 'self', cliError, cliCommand, cells: {} }
   for (const a of allocators) {
     const c = cells.get(a)
     const runs = c.runs
@@ -405,7 +450,7 @@ for (const program of programs) {
       stderrTail: failures.length ? failures[0].stderrTail : c.cli?.failed ? String(c.cli.failureStderr ?? '') : '',
       source: c.cli ? 'cli' : 'self',
     }
-    if (viaCli && !c.cli) m.cliMissing = true
+    if (viaCli && cliAllocators.includes(a) && !c.cli) m.cliMissing = true
     row.cells[a] = m
   }
   const base = row.cells.libc
@@ -511,8 +556,8 @@ lines.push(`$ ${commandLine}`)
 lines.push(`# ${started.toISOString()} .. ${finished.toISOString()} (${((finished - started) / 60000).toFixed(1)} min); ${os.hostname()}: ${os.cpus().length} x ${cpuModel}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}`)
 lines.push(`# load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(' ')} after: the machine is shared with other jobs, timings are noisy`)
 lines.push(`# ${versions()}; repository at ${gitHead()}`)
-lines.push(`# manifest ${opts.manifest} (outside the repository); harness ${harness}: ${harness === 'cli' ? 'fixed-work programs timed by `memory-allocator bench -- COMMAND`, fixed-time ones and every output check by this script' : 'every run by this script (GNU time; strategies as `run` does them: LD_PRELOAD=memory-allocator-malloc.so, MEMORY_ALLOCATOR_STRATEGY)'}`)
-lines.push(`# allocators ${allocators.join(', ')}; medians of ${opts.repeat}, interleaved; time = wall seconds, or for fixed-time programs the inverse of their own throughput; CPU = user + sys; RSS = peak resident set of the command (its largest process)`)
+lines.push(`# manifest ${opts.manifest} (outside the repository); harness ${harness}: ${harness === 'cli' ? `fixed-work programs timed by \`memory-allocator bench --json --repeat ${opts.repeat} --allocators ${cliAllocators.filter((x) => !mallocByName.has(x)).join(',')}${opts.mallocs.map(([n, l]) => ` --malloc ${n}=${l}`).join('')} -- COMMAND\` (which also compares stdout); bump (no limits in the CLI), the fixed-time programs and the output checks of programs that print timings by this script (GNU time, LD_PRELOAD as \`run\` does it)` : 'every run by this script (GNU time; strategies as `run` does them: LD_PRELOAD=memory-allocator-malloc.so, MEMORY_ALLOCATOR_STRATEGY)'}`)
+lines.push(`# allocators ${allocators.join(', ')}; medians of ${opts.repeat}${allocators.includes('bump') && opts.bumpRepeat !== opts.repeat ? ` (bump: ${opts.bumpRepeat})` : ''}, interleaved; time = wall seconds, or for fixed-time programs the inverse of their own throughput; CPU = user + sys; RSS = peak resident set of the command (its largest process)`)
 if (!opts.allocators.some((a) => a !== 'libc')) lines.push('# BASELINE ONLY: this allocator\'s malloc library (build/Release/memory-allocator-malloc.so) was not available, so no strategy was measured')
 if (skippedForBudget.length) lines.push(`# NOT RUN (the --budget of ${opts.budgetMinutes} min was spent): ${skippedForBudget.join(', ')}`)
 lines.push('')
