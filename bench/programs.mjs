@@ -12,7 +12,8 @@
 // THE PROGRAMS AND THE MANIFEST ARE NOT IN THIS REPOSITORY. The manifest (a JSON array; its path
 // from --manifest, else $MA_BENCH_PROGRAMS, else /work/mb-all/programs.json) names each program:
 //   { name, kind: "multi"|"single", threads, cwd, argv, env, stdin, inputs,
-//     metric: null | { regex, unit, higher }, compare: "exact"|"numbers-masked", note }
+//     metric: null | { regex, unit, higher }, compare: "exact"|"numbers-masked"|"numbers-masked-unordered",
+//     note }
 // mimalloc-bench (github.com/daanx/mimalloc-bench) is built outside the repository; nothing here
 // builds it. The workloads of the real programs are the small scripts in bench/programs-workloads/.
 //
@@ -227,7 +228,10 @@ function runOnce(program, allocator, limitSeconds) {
       }
       // Masked: numbers become # and runs of blanks one space (printf field widths vary with them).
       const masked = (s) => s.replace(/[0-9]+(\.[0-9]+)?/g, '#').replace(/[ \t]+/g, ' ')
-      const shown = program.compare === 'numbers-masked' ? masked : (s) => s
+      // Unordered: the lines in sorted order (threads that print in a racy order, e.g. alloc-test).
+      const unordered = (s) => s.split('\n').sort().join('\n')
+      const shown =
+        program.compare === 'numbers-masked' ? masked : program.compare === 'numbers-masked-unordered' ? (s) => unordered(masked(s)) : (s) => s
       resolve({
         wall: m ? Number(m[1]) : null,
         cpu: m ? Number(m[2]) + Number(m[3]) : null,
@@ -403,7 +407,7 @@ for (const program of programs) {
   const selfAllocators = viaCli ? allocators.filter((a) => !cliAllocators.includes(a)) : allocators
   // Timing runs (self harness), or one output-check run per allocator after the CLI when the CLI
   // could not compare (its comparison is of exact stdout; masked programs print timings).
-  const cliCompared = viaCli && program.compare !== 'numbers-masked' && cliAllocators.every((a) => {
+  const cliCompared = viaCli && (program.compare ?? 'exact') === 'exact' && cliAllocators.every((a) => {
     const row = cells.get(a).cli
     return row && (row.failed || row.output === 'same' || row.output === 'differs' || a === 'libc')
   })

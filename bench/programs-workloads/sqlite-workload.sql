@@ -1,6 +1,6 @@
 -- Workload for bench/programs.mjs: sqlite3 in memory: inserts, an index, joins, group by, sorts.
 CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, s TEXT);
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500000)
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
 INSERT INTO t(k, s) SELECT (i * 7919) % 10007, printf('name-%08d-%s', i, hex(i * 2654435761)) FROM n;
 CREATE INDEX t_k ON t(k);
 CREATE TABLE u AS SELECT k, count(*) AS c, max(s) AS m FROM t GROUP BY k;
