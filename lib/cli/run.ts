@@ -48,8 +48,9 @@ Options:
   -h, --help         show this help
 
 The existing LD_PRELOAD is kept, after the allocator's library. A process
-ended by a signal or _exit(), or statically linked, writes no report.
-PYTHONMALLOC=malloc makes Python use malloc for its small objects too.
+ended by a signal or _exit(), or statically linked, writes no report; where
+COMMAND wrote none (sh's exit is an _exit), FILE.svg goes to the first process
+that did. PYTHONMALLOC=malloc makes Python use malloc for its small objects too.
 
 Exit status: COMMAND's (128+N when signal N ended it; 127 not found, 126 not
 executable); 2 usage error (nothing ran); 1 the malloc library is not built.
@@ -155,19 +156,19 @@ function writePictures(io: CliIo, request: RunRequest, reports: readonly Process
   }
   const draw = (option: 'map' | 'timeline', file: string, render: (report: ProcessReport) => { svg: string; what: string } | undefined): void => {
     const others: number[] = []
-    let first = true
+    let none = true
     for (const report of reports) {
       const picture = render(report)
       if (picture === undefined) continue
-      const main = report.pid === topPid || (topPid === null && first)
-      first = false
+      const main = report.pid === topPid || (topPid === null && none)
+      none = false
       const path = pictureFile(file, main ? undefined : report.pid)
       if (!writeOutput(io, path, picture.svg)) continue
       if (main) say(`${picture.what}: ${path}`)
       else others.push(report.pid)
     }
     if (others.length > 0) say(`--${option} of ${others.length} other process${others.length === 1 ? '' : 'es'}: ${pictureFile(file, 'PID')} for PID ${others.length <= 6 ? others.join(', ') : `${others.slice(0, 5).join(', ')}, ... ${others.at(-1)}`}`)
-    if (first) say(`--${option}: no process wrote ${option === 'map' ? 'a heap snapshot' : 'samples'}, so nothing was drawn`)
+    if (none) say(`--${option}: no process wrote ${option === 'map' ? 'a heap snapshot' : 'samples'}, so nothing was drawn`)
   }
   if (request.map !== undefined) {
     draw('map', request.map, (report) => {

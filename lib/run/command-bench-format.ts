@@ -149,9 +149,12 @@ export function renderCommandBenchSvg(report: CommandBenchReport, context: { sub
         return
       }
       const text = hasLibc ? `${formatNumber(value)}× (${panel.label(row)})` : panel.label(row)
+      const barWidth = Math.max(1, x(value) - left)
+      // The figure inside a bar long enough to hold it (white on the colour), else just past it.
+      const inside = barWidth > text.length * 6.2 + 8
       out.push(
-        `<rect x="${left}" y="${y}" width="${n(Math.max(1, x(value) - left))}" height="${barHeight}" fill="${allocatorColour(row.allocator, i)}"><title>${escapeXml(`${row.allocator}: ${text}`)}</title></rect>`,
-        `<text x="${n(Math.min(x(value) + 4, left + panelWidth - 4))}" y="${n(y + barHeight / 2 + 4)}" font-size="11" fill="#222"${x(value) + 4 > left + panelWidth - 90 ? ' text-anchor="end"' : ''}>${escapeXml(text)}</text>`,
+        `<rect x="${left}" y="${y}" width="${n(barWidth)}" height="${barHeight}" fill="${allocatorColour(row.allocator, i)}"><title>${escapeXml(`${row.allocator}: ${text}`)}</title></rect>`,
+        `<text x="${n(inside ? left + barWidth - 4 : left + barWidth + 4)}" y="${n(y + barHeight / 2 + 4)}" font-size="11" fill="${inside ? '#ffffff' : '#222'}"${inside ? ' text-anchor="end"' : ''}>${escapeXml(text)}</text>`,
       )
     })
   })

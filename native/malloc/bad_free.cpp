@@ -101,9 +101,8 @@ void Describe(Text* text, uintptr_t address, Status status, const Heap* heap) {
 
 }  // namespace
 
-void BadFree(const char* function, uintptr_t address, Status status, HeapSlot* slot) {
-  char line[512];
-  Text text{line, sizeof line - 1};
+void DescribeBadFree(BadFreeLine* line, const char* function, uintptr_t address, Status status, const Heap* heap) {
+  Text text{line->text, sizeof line->text - 1};
   text.Add("memory-allocator: ");
   text.Add(function);
   text.Add("(");
@@ -111,10 +110,13 @@ void BadFree(const char* function, uintptr_t address, Status status, HeapSlot* s
   text.Add("): ");
   text.Add(StatusCode(status));
   text.Add(": ");
-  Describe(&text, address, status, slot != nullptr ? slot->heap : nullptr);
+  Describe(&text, address, status, heap);
   text.Add("\n", 1);
-  if (slot != nullptr) slot->lock.Unlock();
-  if (write(STDERR_FILENO, line, text.length) < 0) {
+  line->length = text.length;
+}
+
+void ReportBadFree(const BadFreeLine& line) {
+  if (write(STDERR_FILENO, line.text, line.length) < 0) {
   }
   if (settings.abort_on_bad_free) abort();
   bad_frees.fetch_add(1, std::memory_order_relaxed);

@@ -5,8 +5,9 @@
 // a power of two up to one, aligned_alloc refuses it (EINVAL, as glibc 2.38 does); alignments
 // above the core's kMaxAlign (1 MiB) fail with EINVAL; pvalloc(0) is one page.
 //
-// Each call takes one heap's lock: the caller's own for allocations, the owner's for frees,
-// reallocs and sizes (so a chunk freed by another thread goes back to the heap it came from).
+// Allocations go to the caller's own heap, with no lock (thread_heaps.cpp); a chunk freed by
+// another thread goes back to the heap it came from through that heap's remote-free queue;
+// reallocs and sizes of another thread's chunks take foreign access to its heap.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,9 +35,31 @@ void Observe(HeapSlot* slot) {
   if (__builtin_expect(lib::observe_main, 0) && slot->is_main) lib::ObserveMain(slot->heap);
 }
 
+// Exclusive access to `slot`: as its owner when `owned`, else foreign.
+struct HeapAccess {
+  HeapSlot* slot;
+  bool owned;
+  lib::Access access = lib::Access::kLocked;
+  HeapAccess(HeapSlot* s, bool o) : slot(s), owned(o) {
+    if (owned) {
+      access = lib::EnterOwn(slot);
+    } else {
+      lib::EnterForeign(slot);
+    }
+  }
+  void Leave() {
+    if (owned) {
+      lib::LeaveOwn(slot, access);
+    } else {
+      lib::LeaveForeign(slot);
+    }
+  }
+};
+
 // `align` 0: the heap's 16. Falls back to the main heap when a thread heap is out of room.
 void* Allocate(size_t bytes, size_t align, bool zeroed) {
-  HeapSlot* slot = lib::CurrentHeap();
+  bool owned;
+  HeapSlot* slot = lib::CurrentHeap(&owned);
   if (__builtin_expect(slot == nullptr, 0)) {
     if (align > 4096) return Fail(ENOMEM);
     void* p = lib::ArenaAlloc(bytes, align);
@@ -44,10 +67,10 @@ void* Allocate(size_t bytes, size_t align, bool zeroed) {
   }
   for (;;) {
     uintptr_t address;
-    slot->lock.Lock();
+    HeapAccess access(slot, owned);
     const Status status = zeroed ? slot->heap->AllocZeroed(bytes, align, &address) : slot->heap->Alloc(bytes, align, &address);
     Observe(slot);
-    slot->lock.Unlock();
+    access.Leave();
     if (__builtin_expect(status == Status::kOk, 1)) {
       if (__builtin_expect(!slot->registered.load(std::memory_order_relaxed), 0) && !slot->is_main) {
         lib::Register(slot, address);
@@ -57,6 +80,7 @@ void* Allocate(size_t bytes, size_t align, bool zeroed) {
     if (status == Status::kInvalidAlignment) return Fail(EINVAL);
     if (slot->is_main) return Fail(ENOMEM);
     slot = lib::MainHeap();
+    owned = false;
   }
 }
 
@@ -68,22 +92,37 @@ void* AllocateAligned(size_t align, size_t bytes) {
   return Allocate(bytes, align <= 16 ? 0 : align, false);
 }
 
+// Whether the caller owns `owner` (its own heap), finding its heap first if it has none yet.
+bool Owns(HeapSlot* owner) {
+  bool owned;
+  return lib::CurrentHeap(&owned) == owner && owned;
+}
+
 void FreeAddress(void* p, const char* function) {
   if (p == nullptr || lib::InArena(p)) return;  // bootstrap blocks stay where they are
   const uintptr_t address = reinterpret_cast<uintptr_t>(p);
   HeapSlot* owner = lib::OwnerOf(address);
   if (owner == nullptr) {
-    lib::BadFree(function, address, Status::kInvalidPointer, nullptr);
+    lib::BadFreeLine line;
+    lib::DescribeBadFree(&line, function, address, Status::kInvalidPointer, nullptr);
+    lib::ReportBadFree(line);
     return;
   }
-  owner->lock.Lock();
+  if (!Owns(owner)) {
+    lib::RemoteFree(owner, address);
+    return;
+  }
+  HeapAccess access(owner, true);
   const Status status = owner->heap->Free(address);
   if (__builtin_expect(status != Status::kOk, 0)) {
-    lib::BadFree(function, address, status, owner);  // drops the lock
+    lib::BadFreeLine line;
+    lib::DescribeBadFree(&line, function, address, status, owner->heap);
+    access.Leave();
+    lib::ReportBadFree(line);
     return;
   }
   Observe(owner);
-  owner->lock.Unlock();
+  access.Leave();
 }
 
 }  // namespace
@@ -117,27 +156,31 @@ MA_EXPORT void* MA_ENTRY(realloc)(void* p, size_t bytes) {
   const uintptr_t address = reinterpret_cast<uintptr_t>(p);
   HeapSlot* owner = lib::OwnerOf(address);
   if (owner == nullptr) {
-    lib::BadFree("realloc", address, Status::kInvalidPointer, nullptr);
+    lib::BadFreeLine line;
+    lib::DescribeBadFree(&line, "realloc", address, Status::kInvalidPointer, nullptr);
+    lib::ReportBadFree(line);
     return nullptr;
   }
   uintptr_t moved;
-  owner->lock.Lock();
-  Status status = owner->heap->Realloc(address, bytes, &moved);
+  HeapAccess access(owner, Owns(owner));
+  const Status status = owner->heap->Realloc(address, bytes, &moved);
   if (__builtin_expect(status == Status::kOk, 1)) {
     Observe(owner);
-    owner->lock.Unlock();
+    access.Leave();
     return reinterpret_cast<void*>(moved);
   }
   if (status != Status::kOutOfMemory) {
-    lib::BadFree("realloc", address, status, owner);
+    lib::BadFreeLine line;
+    lib::DescribeBadFree(&line, "realloc", address, status, owner->heap);
+    access.Leave();
+    lib::ReportBadFree(line);
     return nullptr;
   }
   // The owner's heap is full (a thread heap's region, say): move the bytes to another heap.
   uint64_t old_bytes = 0;
   owner->heap->UsableSize(address, &old_bytes);
-  owner->lock.Unlock();
-  HeapSlot* mine = lib::CurrentHeap();
-  if (mine == owner && owner->is_main) return Fail(ENOMEM);
+  access.Leave();
+  if (owner->is_main && access.owned) return Fail(ENOMEM);
   void* fresh = Allocate(bytes, 0, false);
   if (fresh == nullptr) return nullptr;
   std::memcpy(fresh, p, old_bytes < bytes ? old_bytes : bytes);
@@ -189,33 +232,41 @@ MA_EXPORT size_t MA_ENTRY(malloc_usable_size)(void* p) {
   if (lib::InArena(p)) return lib::ArenaSize(p);
   const uintptr_t address = reinterpret_cast<uintptr_t>(p);
   HeapSlot* owner = lib::OwnerOf(address);
+  lib::BadFreeLine line;
   if (owner == nullptr) {
-    lib::BadFree("malloc_usable_size", address, Status::kInvalidPointer, nullptr);
+    lib::DescribeBadFree(&line, "malloc_usable_size", address, Status::kInvalidPointer, nullptr);
+    lib::ReportBadFree(line);
     return 0;
   }
   uint64_t bytes = 0;
-  owner->lock.Lock();
+  HeapAccess access(owner, Owns(owner));
   const Status status = owner->heap->UsableSize(address, &bytes);
+  if (status != Status::kOk) lib::DescribeBadFree(&line, "malloc_usable_size", address, status, owner->heap);
+  access.Leave();
   if (status != Status::kOk) {
-    lib::BadFree("malloc_usable_size", address, status, owner);
+    lib::ReportBadFree(line);
     return 0;
   }
-  owner->lock.Unlock();
   return bytes;
 }
 
 // glibc's malloc_trim would look at glibc's own (unused) arenas; here it trims this thread's heap
 // and the main heap.
 MA_EXPORT int MA_ENTRY(malloc_trim)(size_t) {
-  HeapSlot* mine = lib::CurrentHeap();
+  bool owned;
+  HeapSlot* mine = lib::CurrentHeap(&owned);
   HeapSlot* main = lib::MainHeap();
+  if (mine == nullptr || main == nullptr) return 0;
   uint64_t released = 0;
-  for (HeapSlot* slot : {mine, main}) {
-    if (slot == nullptr || (slot == main && slot == mine && released != 0)) continue;
-    slot->lock.Lock();
-    released += slot->heap->Trim();
-    slot->lock.Unlock();
-    if (mine == main) break;
+  {
+    HeapAccess access(mine, owned);
+    released += mine->heap->Trim();
+    access.Leave();
+  }
+  if (main != mine) {
+    HeapAccess access(main, false);
+    released += main->heap->Trim();
+    access.Leave();
   }
   return released != 0 ? 1 : 0;
 }

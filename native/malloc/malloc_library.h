@@ -59,26 +59,62 @@ class SpinLock {
   std::atomic<uint32_t> word_{0};
 };
 
-// A heap and the lock every call on it takes. Slots live in a static array and are never
-// destroyed: a thread heap whose thread exited waits, with its chunks, for the next new thread.
+// A heap and how threads share it. Its owner (the thread it serves) works on it without a lock
+// or an atomic read-modify-write: it announces itself in `in_use_by_owner` with a plain store and
+// then checks `foreign_wants`. A foreign thread (a realloc or size of another thread's chunk, the
+// exit report, fork) takes `lock`, sets `foreign_wants`, forces a memory barrier on every thread
+// of the process (membarrier: the owner's store and its check are then ordered without a fence
+// on its side) and waits until the owner is out. The owner that finds `foreign_wants` set takes
+// `lock` too. A free of another thread's chunk does not enter the heap at all: the address goes
+// into the owner's out-of-band queue, drained by the owner at its next call (or, when the queue
+// is long, by the freeing thread with foreign access). Where membarrier is missing, every access
+// takes `lock` (Access::kLocked), as it does with MEMORY_ALLOCATOR_LOCKED_HEAPS=1 (for tests and
+// measurements of both ways). Slots live in a static array and are never destroyed: a thread
+// heap whose thread exited waits, with its chunks, for the next new thread.
 struct alignas(64) HeapSlot {
-  SpinLock lock;
+  // Written by the owner.
+  std::atomic<uint32_t> in_use_by_owner{0};
   Heap* heap = nullptr;
   bool is_main = false;
   std::atomic<bool> registered{false};  // its region is in the owner table (thread heaps)
   bool in_use = false;                  // a live thread owns it (under the registry lock)
   HeapSlot* next_orphan = nullptr;
+  // Written by foreign threads.
+  alignas(64) SpinLock lock;
+  std::atomic<uint32_t> foreign_wants{0};
+  // The remote-free queue (under queue_lock): addresses in mapped pages, never in the heap.
+  alignas(64) SpinLock queue_lock;
+  std::atomic<uint32_t> queued{0};
+  uintptr_t* queue = nullptr;
+  size_t queue_capacity = 0;
+  uintptr_t* spare = nullptr;  // the drained buffer, kept for the next swap
+  size_t spare_capacity = 0;
 };
 
+enum class Access : uint8_t { kOwner, kLocked };
+
 // The calling thread's heap (made or adopted on first use); nullptr only while the library is
-// setting itself up on this thread, when the caller must use the bootstrap arena.
-HeapSlot* CurrentHeap();
+// setting itself up on this thread, when the caller must use the bootstrap arena. *owned tells
+// whether the caller is its owner (else it must use foreign access: a thread that the main heap
+// serves for lack of a heap of its own).
+HeapSlot* CurrentHeap(bool* owned);
 // The heap whose memory holds `address`: a thread heap found from the address's region in O(1),
 // else the main heap (nullptr before the library is set up).
 HeapSlot* OwnerOf(uintptr_t address);
 HeapSlot* MainHeap();
 // Enters a thread heap's region in the owner table, after its first allocation at `address`.
 void Register(HeapSlot* slot, uintptr_t address);
+
+// Exclusive access to a heap: by its owner (cheap), or by any thread (foreign).
+Access EnterOwn(HeapSlot* slot);
+void LeaveOwn(HeapSlot* slot, Access access);
+void EnterForeign(HeapSlot* slot);
+void LeaveForeign(HeapSlot* slot);
+// A free of a chunk of a heap this thread does not own: queued for the owner, or (without
+// membarrier) done under the lock.
+void RemoteFree(HeapSlot* owner, uintptr_t address);
+// Frees the queued addresses; the caller has exclusive access.
+void Drain(HeapSlot* slot);
 
 // Called under the main heap's lock after each of its requests, when a timeline or a peak
 // snapshot is wanted (exit_report.cpp).
@@ -101,9 +137,15 @@ size_t ArenaSize(const void* p);
 void* MapBytes(size_t bytes);
 void UnmapBytes(void* p);
 
-// ---- bad_free.cpp: the one line on stderr, then SIGABRT or (report mode) nothing. `slot` is
-// the owner heap, its lock held by the caller; BadFree drops it before writing.
-void BadFree(const char* function, uintptr_t address, Status status, HeapSlot* slot);
+// ---- bad_free.cpp: the one line on stderr, then SIGABRT or (report mode) nothing.
+// DescribeBadFree needs exclusive access to `heap` (nullptr: no heap) and fills `line`;
+// ReportBadFree, called after the access is given up, writes it and aborts or counts.
+struct BadFreeLine {
+  char text[512];
+  size_t length = 0;
+};
+void DescribeBadFree(BadFreeLine* line, const char* function, uintptr_t address, Status status, const Heap* heap);
+void ReportBadFree(const BadFreeLine& line);
 
 // Text without malloc: appends to a fixed buffer, truncating.
 struct Text {

@@ -5,14 +5,18 @@
 // - Every other thread gets a heap on an mmap region of its own, 64 GiB reserved and aligned to
 //   64 GiB, so that the owner of any address is owner_table[address >> 36]: one load, no search.
 //   Addresses outside every thread region belong to the main heap.
-// - A thread's heap is taken by its own calls and by other threads' frees of its chunks (the
-//   chunk goes back to its owner), each under the heap's spin lock.
+// - A thread works on its own heap without a lock; another thread's free of its chunk goes into
+//   its remote-free queue (the chunk goes back to its owner); the rare foreign access (a realloc
+//   or size of another thread's chunk, the report, fork) uses membarrier (see HeapSlot).
 // - When a thread exits its heap, chunks and all, is handed on to the next thread that needs
 //   one, so thread heaps never outnumber the peak of live threads.
-// - fork: prepare takes the registry lock, every heap lock and the break lock; parent and child
-//   drop them; in the child, the heaps of the threads that did not survive the fork are handed on.
+// - fork: prepare takes the registry lock, foreign access to every heap, every queue lock and the
+//   break lock; parent and child drop them; in the child, the heaps of the threads that did not
+//   survive the fork are handed on.
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,8 +55,28 @@ std::atomic<pid_t> setting_up_tid{0};
 
 struct ThreadState {
   HeapSlot* heap;
+  bool owns;    // heap is this thread's own (else: foreign access, each call)
   bool exited;  // the key's destructor ran: later calls of this thread use the main heap
 };
+
+// Owners go without a lock only where membarrier(PRIVATE_EXPEDITED) works (Linux 4.14+).
+bool asymmetric = false;
+
+// A queue longer than this is drained by the thread that frees into it: an owner that stopped
+// calling (a thread blocked for a long time, an exited one) must not hold memory without bound.
+constexpr uint32_t kDrainAt = 4096;
+
+void Membarrier() { syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0); }
+
+void WaitForOwner(HeapSlot* slot) {
+  for (unsigned spins = 0; slot->in_use_by_owner.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      sched_yield();
+    }
+  }
+}
 __thread ThreadState thread_state __attribute__((tls_model("initial-exec")));
 
 pid_t Tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
@@ -117,27 +141,46 @@ void BeforeFork() {
   if (state.load(std::memory_order_acquire) != 2) return;
   pthread_mutex_lock(&registry_lock);
   const uint32_t count = slot_count.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < count; ++i) slots[i].lock.Lock();
-  pthread_mutex_lock(&break_lock);  // last: heaps take it while holding their own lock
+  for (uint32_t i = 0; i < count; ++i) {
+    slots[i].lock.Lock();
+    slots[i].foreign_wants.store(1, std::memory_order_relaxed);
+  }
+  if (asymmetric) Membarrier();  // one for all heaps
+  for (uint32_t i = 0; i < count; ++i) {
+    WaitForOwner(&slots[i]);
+    slots[i].queue_lock.Lock();
+  }
+  pthread_mutex_lock(&break_lock);  // last: heaps take it while in a call
 }
 
 void AfterForkInParent() {
   if (state.load(std::memory_order_acquire) != 2) return;
   pthread_mutex_unlock(&break_lock);
   const uint32_t count = slot_count.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < count; ++i) slots[i].lock.Unlock();
+  for (uint32_t i = 0; i < count; ++i) {
+    slots[i].queue_lock.Unlock();
+    slots[i].foreign_wants.store(0, std::memory_order_release);
+    slots[i].lock.Unlock();
+  }
   pthread_mutex_unlock(&registry_lock);
 }
 
 void AfterForkInChild() {
   if (state.load(std::memory_order_acquire) != 2) return;
-  // The child's only thread is the one that forked: every other thread's heap is handed on.
+  // The child's only thread is the one that forked: every other thread's heap is handed on, and
+  // the main heap has no owner unless the main thread forked.
   pthread_mutex_init(&break_lock, nullptr);
   pthread_mutex_init(&registry_lock, nullptr);
+  // The registration is the process's memory's; register the child's own, or go back to locks.
+  if (asymmetric) asymmetric = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
   const uint32_t count = slot_count.load(std::memory_order_acquire);
   HeapSlot* mine = thread_state.heap;
+  if (mine == &slots[0] && !thread_state.exited) thread_state.owns = true;  // now the main thread
   orphans = nullptr;
   for (uint32_t i = 0; i < count; ++i) {
+    slots[i].queue_lock.Reset();
+    slots[i].foreign_wants.store(0, std::memory_order_relaxed);
+    slots[i].in_use_by_owner.store(0, std::memory_order_relaxed);
     slots[i].lock.Reset();
     if (slots[i].is_main || &slots[i] == mine || slots[i].heap == nullptr) continue;
     slots[i].in_use = false;
@@ -154,6 +197,7 @@ void ThreadExit(void* value) {
   // Destructors of other keys that run after this one may still allocate: the main heap serves them.
   thread_state.exited = true;
   thread_state.heap = &slots[0];
+  thread_state.owns = false;
   if (slot == nullptr || slot->is_main) return;
   pthread_mutex_lock(&registry_lock);
   slot->in_use = false;
@@ -171,6 +215,8 @@ bool Initialize() {
     AllowBrkOffMainThread();
     SetRegionAlignment(size_t{1} << kRegionShift);
     pthread_key_create(&thread_key, ThreadExit);
+    asymmetric = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    if (const char* locked = getenv("MEMORY_ALLOCATOR_LOCKED_HEAPS")) asymmetric = asymmetric && locked[0] != '1';
     HeapSlot& main = slots[0];
     main.is_main = true;
     main.in_use = true;
@@ -231,20 +277,141 @@ void SpinLock::LockSlow() {
   }
 }
 
-HeapSlot* CurrentHeap() {
+HeapSlot* CurrentHeap(bool* owned) {
   HeapSlot* slot = thread_state.heap;
-  if (__builtin_expect(slot != nullptr, 1)) return slot;
+  if (__builtin_expect(slot != nullptr, 1)) {
+    *owned = thread_state.owns;
+    return slot;
+  }
   if (state.load(std::memory_order_acquire) != 2 && !Initialize()) return nullptr;
+  *owned = false;
   if (thread_state.exited) return &slots[0];
   if (Tid() == getpid()) {
     slot = &slots[0];
+    thread_state.owns = true;
   } else {
     slot = AdoptOrCreate();
-    if (slot != &slots[0]) pthread_setspecific(thread_key, slot);
+    thread_state.owns = slot != &slots[0];
+    if (thread_state.owns) pthread_setspecific(thread_key, slot);
   }
   thread_state.heap = slot;
+  *owned = thread_state.owns;
   threads_allocating.fetch_add(1, std::memory_order_relaxed);
   return slot;
+}
+
+Access EnterOwn(HeapSlot* slot) {
+  if (asymmetric) {
+    slot->in_use_by_owner.store(1, std::memory_order_relaxed);
+    // Only the compiler must keep the store before the load: membarrier orders them for us.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (__builtin_expect(slot->foreign_wants.load(std::memory_order_acquire) == 0, 1)) {
+      if (__builtin_expect(slot->queued.load(std::memory_order_relaxed) != 0, 0)) Drain(slot);
+      return Access::kOwner;
+    }
+    slot->in_use_by_owner.store(0, std::memory_order_release);
+  }
+  slot->lock.Lock();
+  if (slot->queued.load(std::memory_order_relaxed) != 0) Drain(slot);
+  return Access::kLocked;
+}
+
+void LeaveOwn(HeapSlot* slot, Access access) {
+  if (access == Access::kOwner) {
+    slot->in_use_by_owner.store(0, std::memory_order_release);
+  } else {
+    slot->lock.Unlock();
+  }
+}
+
+void EnterForeign(HeapSlot* slot) {
+  slot->lock.Lock();
+  if (asymmetric) {
+    slot->foreign_wants.store(1, std::memory_order_relaxed);
+    Membarrier();
+    WaitForOwner(slot);
+  }
+}
+
+void LeaveForeign(HeapSlot* slot) {
+  if (asymmetric) slot->foreign_wants.store(0, std::memory_order_release);
+  slot->lock.Unlock();
+}
+
+void RemoteFree(HeapSlot* owner, uintptr_t address) {
+  if (!asymmetric) {
+    owner->lock.Lock();
+    const Status status = owner->heap->Free(address);
+    if (status != Status::kOk) {
+      BadFreeLine line;
+      DescribeBadFree(&line, "free", address, status, owner->heap);
+      owner->lock.Unlock();
+      ReportBadFree(line);
+      return;
+    }
+    owner->lock.Unlock();
+    return;
+  }
+  owner->queue_lock.Lock();
+  const uint32_t queued = owner->queued.load(std::memory_order_relaxed);
+  if (queued == owner->queue_capacity) {
+    // Pages of addresses beside the heap, grown by mremap: never the heap itself.
+    const size_t capacity = owner->queue_capacity == 0 ? 512 : owner->queue_capacity * 2;
+    void* grown = owner->queue == nullptr
+                      ? mmap(nullptr, capacity * sizeof(uintptr_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                      : mremap(owner->queue, owner->queue_capacity * sizeof(uintptr_t), capacity * sizeof(uintptr_t), MREMAP_MAYMOVE);
+    if (grown == MAP_FAILED) {
+      // No room to queue it: free it with foreign access instead.
+      owner->queue_lock.Unlock();
+      EnterForeign(owner);
+      const Status status = owner->heap->Free(address);
+      BadFreeLine line;
+      if (status != Status::kOk) DescribeBadFree(&line, "free", address, status, owner->heap);
+      LeaveForeign(owner);
+      if (status != Status::kOk) ReportBadFree(line);
+      return;
+    }
+    owner->queue = static_cast<uintptr_t*>(grown);
+    owner->queue_capacity = capacity;
+  }
+  owner->queue[queued] = address;
+  owner->queued.store(queued + 1, std::memory_order_relaxed);
+  owner->queue_lock.Unlock();
+  if (queued + 1 >= kDrainAt) {
+    EnterForeign(owner);
+    Drain(owner);
+    LeaveForeign(owner);
+  }
+}
+
+void Drain(HeapSlot* slot) {
+  slot->queue_lock.Lock();
+  uintptr_t* taken = slot->queue;
+  const size_t taken_capacity = slot->queue_capacity;
+  const uint32_t count = slot->queued.load(std::memory_order_relaxed);
+  slot->queue = slot->spare;
+  slot->queue_capacity = slot->spare_capacity;
+  slot->spare = nullptr;
+  slot->spare_capacity = 0;
+  slot->queued.store(0, std::memory_order_relaxed);
+  slot->queue_lock.Unlock();
+  for (uint32_t i = 0; i < count; ++i) {
+    const Status status = slot->heap->Free(taken[i]);
+    if (__builtin_expect(status != Status::kOk, 0)) {
+      // Found late, by the owner: still named, still stopped.
+      BadFreeLine line;
+      DescribeBadFree(&line, "free", taken[i], status, slot->heap);
+      ReportBadFree(line);
+    }
+  }
+  slot->queue_lock.Lock();
+  if (slot->spare == nullptr) {
+    slot->spare = taken;
+    slot->spare_capacity = taken_capacity;
+  } else if (taken != nullptr) {
+    munmap(taken, taken_capacity * sizeof(uintptr_t));
+  }
+  slot->queue_lock.Unlock();
 }
 
 HeapSlot* MainHeap() { return state.load(std::memory_order_acquire) == 2 ? &slots[0] : nullptr; }
@@ -268,9 +435,10 @@ void ForEachHeap(void (*visit)(HeapSlot* slot, void* context), void* context) {
   pthread_mutex_lock(&registry_lock);
   const uint32_t count = slot_count.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < count; ++i) {
-    slots[i].lock.Lock();
+    EnterForeign(&slots[i]);
+    Drain(&slots[i]);
     visit(&slots[i], context);
-    slots[i].lock.Unlock();
+    LeaveForeign(&slots[i]);
   }
   pthread_mutex_unlock(&registry_lock);
 }

@@ -122,6 +122,9 @@ describe.runIf(hasLibrary && cc !== undefined)('the malloc library: C cases', ()
 
   it('gives chunks freed by other threads back to their owners (producers and consumers)', () => {
     expectClean(runCase(['remote-frees']))
+    // The same with a lock on every heap (what the library does where membarrier is missing).
+    expectClean(runCase(['remote-frees'], { MEMORY_ALLOCATOR_LOCKED_HEAPS: '1' }))
+    expectClean(runCase(['fork'], { MEMORY_ALLOCATOR_LOCKED_HEAPS: '1' }))
   })
 
   it('hands the heaps of exited threads on: never more heaps than the peak of live threads, plus main', () => {

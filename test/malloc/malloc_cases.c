@@ -166,9 +166,14 @@ static int overflow(void) {
       chunks[i] = malloc(n);
       CHECK(chunks[i] != NULL);
     }
-    for (int i = 0; i < kCount - 1; ++i) {
+    // Not past the highest chunk: it may end at the break, where the next page is unmapped.
+    int highest = 0;
+    for (int i = 1; i < kCount; ++i) {
+      if ((uintptr_t)chunks[i] > (uintptr_t)chunks[highest]) highest = i;
+    }
+    for (int i = 0; i < kCount; ++i) {
       size_t n = malloc_usable_size(chunks[i]);
-      memset(chunks[i], 'x', n + 16);
+      memset(chunks[i], 'x', i == highest ? n : n + 16);
     }
     for (int i = 0; i < kCount; i += 2) free(chunks[i]);
     for (int i = 0; i < kCount; i += 2) chunks[i] = realloc(malloc(24), 300);

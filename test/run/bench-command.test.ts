@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mallocLibraryPath, measurePath } from '../../lib/run/library'
-import { wellFormedSvg } from '../cli/helpers'
+import { run as runInProcess, wellFormedSvg } from '../cli/helpers'
 import { PYTHON, cli } from './programs'
 
 const measure = measurePath()
@@ -53,9 +53,9 @@ describe('bench -- COMMAND: usage errors (nothing runs)', () => {
     ['--svg into a directory', ['bench', '--svg', '.', '--', 'true'], /bench: --svg \. is a directory/],
   ]
   for (const [name, args, message] of cases) {
-    it(name, () => {
-      const result = cli(args, { cwd: dir })
-      expect(result.status).toBe(2)
+    it(name, async () => {
+      const result = await runInProcess(args)
+      expect(result.code).toBe(2)
       expect(result.stderr).toMatch(message)
       expect(result.stderr).toContain("Run 'memory-allocator bench --help' for usage.")
     })
@@ -126,6 +126,19 @@ describe.skipIf(measure === undefined || WORK === undefined)('bench -- COMMAND',
     expect(result.stdout).toMatch(/allocator +wall +×libc +cpu +×libc +peak RSS +×libc +output/)
     expect(result.stdout).toMatch(/\nlibc +[\d.]+ m?s +1\.00 +[\d.]+ m?s +1\.00 +[\d.]+ MiB +1\.00 +reference\n/)
     if (!noLibrary) expect(result.stdout).toMatch(/\nfirst-fit +[\d.]+ m?s +[\d.]+ .* same\n/)
+  })
+
+  it('draws progress on a terminal only', async () => {
+    const args = ['bench', '--allocators', 'libc', '--repeat', '2', '--', ...WORK!]
+    const terminal = await runInProcess(args, { isTTY: true })
+    expect(terminal.code).toBe(0)
+    expect(terminal.stderr).toMatch(/\r\[#*\.*\] run 1\/2: libc \(round 1 of 2\)/)
+    expect(terminal.stderr).toMatch(/\r\[##########\.+\] run 2\/2: libc \(round 2 of 2\)/)
+    expect(terminal.stderr).toMatch(/2 runs in [\d.]+ m?s\n$/)
+    const pipe = await runInProcess(args)
+    expect(pipe.code).toBe(0)
+    expect(pipe.stderr).toBe('')
+    expect(pipe.stdout).toMatch(/\nlibc +[\d.]+ m?s +1\.00 /)
   })
 
   it('a failing command fails its row and exits 1; CSV', () => {

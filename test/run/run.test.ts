@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { packageRoot } from '../../lib/backends/package-root'
 import { mallocLibraryPath, MALLOC_LIBRARY_FILE } from '../../lib/run/library'
-import { wellFormedSvg } from '../cli/helpers'
+import { run as runInProcess, wellFormedSvg } from '../cli/helpers'
 import { CC, PYTHON, cli } from './programs'
 
 const library = mallocLibraryPath()
@@ -58,9 +58,9 @@ describe('run: usage errors (nothing runs)', () => {
     ['a value for a switch', ['run', '--stats=yes', '--', 'true'], /run: option --stats takes no value/],
   ]
   for (const [name, args, message] of cases) {
-    it(name, () => {
-      const result = cli(args, { cwd: dir })
-      expect(result.status).toBe(2)
+    it(name, async () => {
+      const result = await runInProcess(args)
+      expect(result.code).toBe(2)
       expect(result.stderr).toMatch(message)
       expect(result.stderr).toMatch(/^memory-allocator: run: /)
       expect(result.stderr).toContain("Run 'memory-allocator run --help' for usage.")
@@ -100,12 +100,16 @@ withLibrary('run: real programs on the allocator', () => {
     const map = join(dir, 'py-map.svg')
     const timeline = join(dir, 'py-timeline.svg')
     const script = 'x = [str(i) * 3 for i in range(100000)]; del x[::2]; print(len(x))'
+    const reportDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('memory-allocator-run-'))
+    const before = reportDirs()
     const result = cli(['run', '--stats', '--json', json, '--map', map, '--timeline', timeline, '--', PYTHON!, '-c', script], {
       env: { ...process.env, PYTHONMALLOC: 'malloc' },
     })
     expect(result.stderr).not.toMatch(/ERR_|cannot be used/)
     expect(result.status).toBe(0)
     expect(result.stdout).toBe('50000\n')
+    // The reports' temporary directory is gone.
+    expect(reportDirs()).toEqual(before)
     const [top, ...others] = readJson(json)
     expect(others).toEqual([])
     expect(top.command).toEqual([PYTHON, '-c', script])
