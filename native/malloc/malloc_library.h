@@ -67,7 +67,9 @@ class SpinLock {
 // on its side) and waits until the owner is out. The owner that finds `foreign_wants` set takes
 // `lock` too. A free of another thread's chunk does not enter the heap at all: the address goes
 // into the owner's out-of-band queue, drained by the owner at its next call (or, when the queue
-// is long, by the freeing thread with foreign access). Where membarrier is missing, every access
+// is long, by the freeing thread with foreign access). A heap that foreign threads keep using
+// (a producer/consumer pair) goes into shared mode, where the owner takes the lock as well and
+// foreign calls cost a lock instead of a membarrier; it leaves that mode when they stop. Where membarrier is missing, every access
 // takes `lock` (Access::kLocked), as it does with MEMORY_ALLOCATOR_LOCKED_HEAPS=1 (for tests and
 // measurements of both ways). Slots live in a static array and are never destroyed: a thread
 // heap whose thread exited waits, with its chunks, for the next new thread.
@@ -79,9 +81,15 @@ struct alignas(64) HeapSlot {
   std::atomic<bool> registered{false};  // its region is in the owner table (thread heaps)
   bool in_use = false;                  // a live thread owns it (under the registry lock)
   HeapSlot* next_orphan = nullptr;
+  uint32_t quiet_calls = 0;  // owner calls under the lock with no foreign access between them
   // Written by foreign threads.
   alignas(64) SpinLock lock;
   std::atomic<uint32_t> foreign_wants{0};
+  // Shared mode: the owner takes `lock` too, so foreign access needs no membarrier and remote
+  // frees are done at once. Entered by a foreign access, left by the owner after kQuietCalls
+  // calls without one (under `lock`).
+  std::atomic<uint32_t> shared_mode{0};
+  bool foreign_since = false;  // under `lock`: a foreign access since the owner last looked
   // The remote-free queue (under queue_lock): addresses in mapped pages, never in the heap.
   alignas(64) SpinLock queue_lock;
   std::atomic<uint32_t> queued{0};

@@ -65,6 +65,8 @@ bool asymmetric = false;
 // A queue longer than this is drained by the thread that frees into it: an owner that stopped
 // calling (a thread blocked for a long time, an exited one) must not hold memory without bound.
 constexpr uint32_t kDrainAt = 4096;
+// Owner calls without a foreign access before a heap in shared mode goes back to lock-free calls.
+constexpr uint32_t kQuietCalls = 10000;
 
 void Membarrier() { syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0); }
 
@@ -181,6 +183,7 @@ void AfterForkInChild() {
     slots[i].queue_lock.Reset();
     slots[i].foreign_wants.store(0, std::memory_order_relaxed);
     slots[i].in_use_by_owner.store(0, std::memory_order_relaxed);
+    slots[i].shared_mode.store(0, std::memory_order_relaxed);
     slots[i].lock.Reset();
     if (slots[i].is_main || &slots[i] == mine || slots[i].heap == nullptr) continue;
     slots[i].in_use = false;
@@ -303,15 +306,24 @@ HeapSlot* CurrentHeap(bool* owned) {
 Access EnterOwn(HeapSlot* slot) {
   if (asymmetric) {
     slot->in_use_by_owner.store(1, std::memory_order_relaxed);
-    // Only the compiler must keep the store before the load: membarrier orders them for us.
+    // Only the compiler must keep the store before the loads: membarrier orders them for us.
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (__builtin_expect(slot->foreign_wants.load(std::memory_order_acquire) == 0, 1)) {
+    if (__builtin_expect((slot->foreign_wants.load(std::memory_order_acquire) | slot->shared_mode.load(std::memory_order_relaxed)) == 0, 1)) {
       if (__builtin_expect(slot->queued.load(std::memory_order_relaxed) != 0, 0)) Drain(slot);
       return Access::kOwner;
     }
     slot->in_use_by_owner.store(0, std::memory_order_release);
   }
   slot->lock.Lock();
+  if (slot->shared_mode.load(std::memory_order_relaxed) != 0) {
+    if (slot->foreign_since) {
+      slot->foreign_since = false;
+      slot->quiet_calls = 0;
+    } else if (++slot->quiet_calls >= kQuietCalls) {
+      slot->shared_mode.store(0, std::memory_order_relaxed);  // the next call is lock-free again
+      slot->quiet_calls = 0;
+    }
+  }
   if (slot->queued.load(std::memory_order_relaxed) != 0) Drain(slot);
   return Access::kLocked;
 }
@@ -327,7 +339,11 @@ void LeaveOwn(HeapSlot* slot, Access access) {
 void EnterForeign(HeapSlot* slot) {
   slot->lock.Lock();
   if (asymmetric) {
+    slot->foreign_since = true;
+    // In shared mode the owner takes the lock for every call: holding it is enough.
+    if (slot->shared_mode.load(std::memory_order_relaxed) != 0) return;
     slot->foreign_wants.store(1, std::memory_order_relaxed);
+    slot->shared_mode.store(1, std::memory_order_relaxed);
     Membarrier();
     WaitForOwner(slot);
   }
@@ -338,19 +354,37 @@ void LeaveForeign(HeapSlot* slot) {
   slot->lock.Unlock();
 }
 
+namespace {
+
+// A free under the lock (lock mode, or a heap in shared mode).
+void FreeLocked(HeapSlot* owner, uintptr_t address) {
+  const Status status = owner->heap->Free(address);
+  if (status != Status::kOk) {
+    BadFreeLine line;
+    DescribeBadFree(&line, "free", address, status, owner->heap);
+    LeaveForeign(owner);
+    ReportBadFree(line);
+    return;
+  }
+  LeaveForeign(owner);
+}
+
+}  // namespace
+
 void RemoteFree(HeapSlot* owner, uintptr_t address) {
   if (!asymmetric) {
     owner->lock.Lock();
-    const Status status = owner->heap->Free(address);
-    if (status != Status::kOk) {
-      BadFreeLine line;
-      DescribeBadFree(&line, "free", address, status, owner->heap);
-      owner->lock.Unlock();
-      ReportBadFree(line);
+    FreeLocked(owner, address);
+    return;
+  }
+  if (owner->shared_mode.load(std::memory_order_relaxed) != 0) {
+    owner->lock.Lock();
+    if (owner->shared_mode.load(std::memory_order_relaxed) != 0) {
+      owner->foreign_since = true;
+      FreeLocked(owner, address);
       return;
     }
     owner->lock.Unlock();
-    return;
   }
   owner->queue_lock.Lock();
   const uint32_t queued = owner->queued.load(std::memory_order_relaxed);

@@ -101,6 +101,7 @@ describe.runIf(hasLibrary && cc !== undefined)('the malloc library: C cases', ()
     { which: 'double', fn: 'free', code: 'ERR_DOUBLE_FREE', what: () => 'a 48-byte chunk already freed' },
     { which: 'inside', fn: 'free', code: 'ERR_INVALID_POINTER', what: (chunk: string) => `inside a 64-byte live chunk at ${chunk} (16 bytes past its start)` },
     { which: 'foreign', fn: 'free', code: 'ERR_INVALID_POINTER', what: () => 'not in any heap of this allocator' },
+    { which: 'remote', fn: 'free', code: 'ERR_DOUBLE_FREE', what: () => 'a 48-byte chunk already freed' },
     { which: 'realloc', fn: 'realloc', code: 'ERR_DOUBLE_FREE', what: () => 'a 48-byte chunk already freed' },
     { which: 'usable', fn: 'malloc_usable_size', code: 'ERR_INVALID_POINTER', what: (chunk: string) => `inside a 64-byte live chunk at ${chunk} (32 bytes past its start)` },
   ]
@@ -124,7 +125,7 @@ describe.runIf(hasLibrary && cc !== undefined)('the malloc library: C cases', ()
     expectClean(runCase(['remote-frees']))
     // The same with a lock on every heap (what the library does where membarrier is missing).
     expectClean(runCase(['remote-frees'], { MEMORY_ALLOCATOR_LOCKED_HEAPS: '1' }))
-    expectClean(runCase(['fork'], { MEMORY_ALLOCATOR_LOCKED_HEAPS: '1' }))
+    expectClean(runCase(['fork', '4'], { MEMORY_ALLOCATOR_LOCKED_HEAPS: '1' }))
   })
 
   it('hands the heaps of exited threads on: never more heaps than the peak of live threads, plus main', () => {

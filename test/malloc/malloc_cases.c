@@ -185,6 +185,12 @@ static int overflow(void) {
   return failures;
 }
 
+static void* free_twice(void* p) {
+  free(p);
+  free(p);
+  return NULL;
+}
+
 static void bad_free(const char* which) {
   static char* chunk;
   chunk = malloc(48);
@@ -209,6 +215,14 @@ static void bad_free(const char* which) {
     fflush(stdout);
     sink = realloc(chunk, 100);
     CHECK(sink == NULL);
+  } else if (strcmp(which, "remote") == 0) {
+    // Freed twice by another thread: found when the owner takes its queued frees back, at its
+    // next call.
+    printf("%p\n", (void*)chunk);
+    fflush(stdout);
+    pthread_t thread;
+    pthread_create(&thread, NULL, free_twice, chunk);
+    pthread_join(thread, NULL);
   } else if (strcmp(which, "usable") == 0) {
     printf("%p %p\n", (void*)(other + 32), (void*)other);
     fflush(stdout);
@@ -321,10 +335,10 @@ static void* allocate_forever(void* arg) {
 
 // fork while other threads allocate (on their heaps and on the main heap): the child must be able
 // to allocate, and exits 0.
-static int fork_while_allocating(void) {
+static int fork_while_allocating(int rounds) {
   pthread_t threads[2];
   for (int i = 0; i < 2; ++i) pthread_create(&threads[i], NULL, allocate_forever, NULL);
-  for (int round = 0; round < 20; ++round) {
+  for (int round = 0; round < rounds; ++round) {
     void* mine = malloc(1000);
     pid_t child = fork();
     if (child == 0) {
@@ -385,7 +399,7 @@ int main(int argc, char** argv) {
   }
   if (strcmp(which, "remote-frees") == 0) return remote_frees() != 0;
   if (strcmp(which, "churn") == 0) return churn() != 0;
-  if (strcmp(which, "fork") == 0) return fork_while_allocating() != 0;
+  if (strcmp(which, "fork") == 0) return fork_while_allocating(argc > 2 ? atoi(argv[2]) : 20) != 0;
   if (strcmp(which, "report") == 0) return report() != 0;
   if (strcmp(which, "break-lock") == 0) return break_lock() != 0;
   return 2;
