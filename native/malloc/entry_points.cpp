@@ -57,7 +57,7 @@ struct HeapAccess {
 };
 
 // `align` 0: the heap's 16. Falls back to the main heap when a thread heap is out of room.
-__attribute__((noinline)) void* Allocate(size_t bytes, size_t align, bool zeroed) {
+inline void* Allocate(size_t bytes, size_t align, bool zeroed) {
   bool owned;
   HeapSlot* slot = lib::CurrentHeap(&owned);
   if (__builtin_expect(slot == nullptr, 0)) {
@@ -160,6 +160,13 @@ inline void FreeEntry(void* p, const char* function) {
   FreeAddress(p, function);
 }
 
+// The general path of malloc and calloc, out of line (the fast path stays small) and with
+// `zeroed` a constant (a runtime flag cost the general path ~20 instructions per call).
+template <bool zeroed>
+__attribute__((noinline)) void* AllocateGeneral(size_t bytes) {
+  return Allocate(bytes, 0, zeroed);
+}
+
 inline void* AllocEntry(size_t bytes, bool zeroed) {
   HeapSlot* slot = lib::thread_state.fast;
   if (__builtin_expect(slot != nullptr, 1) && lib::EnterFast(slot)) {
@@ -169,7 +176,7 @@ inline void* AllocEntry(size_t bytes, bool zeroed) {
     if (__builtin_expect(status == Status::kOk, 1)) return reinterpret_cast<void*>(address);
     // A failed call left the heap unchanged: the general path tries again and falls back.
   }
-  return Allocate(bytes, 0, zeroed);
+  return zeroed ? AllocateGeneral<true>(bytes) : AllocateGeneral<false>(bytes);
 }
 
 // The aligned entries: `align` a power of two. Up to 16 is the default alignment.

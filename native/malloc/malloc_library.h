@@ -154,6 +154,7 @@ HeapSlot* MainHeap();
 // Enters a thread heap's region in the owner table, after its first allocation at `address`.
 void Register(HeapSlot* slot, uintptr_t address);
 constexpr uintptr_t kNoRegion = ~uintptr_t{0};
+constexpr uintptr_t kRegionRefused = ~uintptr_t{1};  // the main heap's claim failed: no fast compare
 // Gives the main heap the region of its chunk at `address` (see HeapSlot::region).
 void ClaimMainRegion(uintptr_t address);
 

@@ -477,11 +477,12 @@ void Register(HeapSlot* slot, uintptr_t address) {
 
 void ClaimMainRegion(uintptr_t address) {
   const uintptr_t index = address >> kRegionShift;
-  if (index >= kOwnerSlots || owner_table[index].load(std::memory_order_acquire) != nullptr) return;
   uintptr_t low, high;
   ArenaBounds(&low, &high);
-  if ((low >> kRegionShift) == index || ((high - 1) >> kRegionShift) == index) return;
-  slots[0].region.store(index, std::memory_order_relaxed);
+  // Refused once, refused for good: the general path must not pay for the attempt at each call.
+  const bool refused = index >= kOwnerSlots || owner_table[index].load(std::memory_order_acquire) != nullptr ||
+                       (low >> kRegionShift) == index || ((high - 1) >> kRegionShift) == index;
+  slots[0].region.store(refused ? kRegionRefused : index, std::memory_order_relaxed);
 }
 
 void ForEachHeap(void (*visit)(HeapSlot* slot, void* context), void* context) {
