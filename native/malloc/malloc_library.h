@@ -94,6 +94,11 @@ struct alignas(64) HeapSlot {
   // calls without one (under `lock`).
   std::atomic<uint32_t> shared_mode{0};
   bool foreign_since = false;  // under `lock`: a foreign access since the owner last looked
+  // 1 while the remote-free queue holds addresses (written under queue_lock, only when the queue
+  // goes from empty to not empty and back): the owner tests this line at each call, never the
+  // queue's line, which every remote free writes (larson-style traffic would bounce it into
+  // each of the owner's calls).
+  std::atomic<uint32_t> pending{0};
   // The remote-free queue (under queue_lock): addresses in mapped pages, never in the heap.
   alignas(64) SpinLock queue_lock;
   std::atomic<uint32_t> queued{0};
@@ -133,7 +138,7 @@ inline bool EnterFast(HeapSlot* slot) {
   slot->in_use_by_owner.store(1, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   if (__builtin_expect((slot->foreign_wants.load(std::memory_order_acquire) | slot->shared_mode.load(std::memory_order_relaxed) |
-                        slot->queued.load(std::memory_order_relaxed)) == 0,
+                        slot->pending.load(std::memory_order_relaxed)) == 0,
                        1)) {
     return true;
   }

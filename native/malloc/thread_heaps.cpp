@@ -312,7 +312,7 @@ Access EnterOwn(HeapSlot* slot) {
     // Only the compiler must keep the store before the loads: membarrier orders them for us.
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (__builtin_expect((slot->foreign_wants.load(std::memory_order_acquire) | slot->shared_mode.load(std::memory_order_relaxed)) == 0, 1)) {
-      if (__builtin_expect(slot->queued.load(std::memory_order_relaxed) != 0, 0)) Drain(slot);
+      if (__builtin_expect(slot->pending.load(std::memory_order_relaxed) != 0, 0)) Drain(slot);
       return Access::kOwner;
     }
     slot->in_use_by_owner.store(0, std::memory_order_release);
@@ -327,7 +327,7 @@ Access EnterOwn(HeapSlot* slot) {
       slot->quiet_calls = 0;
     }
   }
-  if (slot->queued.load(std::memory_order_relaxed) != 0) Drain(slot);
+  if (slot->pending.load(std::memory_order_relaxed) != 0) Drain(slot);
   return Access::kLocked;
 }
 
@@ -413,6 +413,7 @@ void RemoteFree(HeapSlot* owner, uintptr_t address) {
   }
   owner->queue[queued] = address;
   owner->queued.store(queued + 1, std::memory_order_relaxed);
+  if (queued == 0) owner->pending.store(1, std::memory_order_relaxed);
   owner->queue_lock.Unlock();
   if (queued + 1 >= kDrainAt) {
     EnterForeign(owner);
@@ -431,6 +432,7 @@ void Drain(HeapSlot* slot) {
   slot->spare = nullptr;
   slot->spare_capacity = 0;
   slot->queued.store(0, std::memory_order_relaxed);
+  if (count != 0) slot->pending.store(0, std::memory_order_relaxed);
   slot->queue_lock.Unlock();
   for (uint32_t i = 0; i < count; ++i) {
     const Status status = slot->heap->Free(taken[i]);
