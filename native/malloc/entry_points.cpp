@@ -31,8 +31,8 @@ void* Fail(int error) {
   return nullptr;
 }
 
-void Observe(HeapSlot* slot) {
-  if (__builtin_expect(lib::observe_main, 0) && slot->is_main) lib::ObserveMain(slot->heap);
+void Observe(HeapSlot* slot, bool allocated) {
+  if (__builtin_expect(lib::observe_main, 0) && slot->is_main) lib::ObserveMain(slot->heap, allocated);
 }
 
 // Exclusive access to `slot`: as its owner when `owned`, else foreign.
@@ -57,7 +57,7 @@ struct HeapAccess {
 };
 
 // `align` 0: the heap's 16. Falls back to the main heap when a thread heap is out of room.
-void* Allocate(size_t bytes, size_t align, bool zeroed) {
+inline void* Allocate(size_t bytes, size_t align, bool zeroed) {
   bool owned;
   HeapSlot* slot = lib::CurrentHeap(&owned);
   if (__builtin_expect(slot == nullptr, 0)) {
@@ -69,11 +69,14 @@ void* Allocate(size_t bytes, size_t align, bool zeroed) {
     uintptr_t address;
     HeapAccess access(slot, owned);
     const Status status = zeroed ? slot->heap->AllocZeroed(bytes, align, &address) : slot->heap->Alloc(bytes, align, &address);
-    Observe(slot);
+    Observe(slot, true);
     access.Leave();
     if (__builtin_expect(status == Status::kOk, 1)) {
       if (__builtin_expect(!slot->registered.load(std::memory_order_relaxed), 0) && !slot->is_main) {
         lib::Register(slot, address);
+      }
+      if (__builtin_expect(slot->is_main && slot->region.load(std::memory_order_relaxed) == lib::kNoRegion, 0)) {
+        lib::ClaimMainRegion(address);
       }
       return reinterpret_cast<void*>(address);
     }
@@ -86,11 +89,6 @@ void* Allocate(size_t bytes, size_t align, bool zeroed) {
 
 bool IsPowerOfTwo(size_t value) { return value != 0 && (value & (value - 1)) == 0; }
 
-// The aligned entries: `align` a power of two. Up to 16 is the default alignment.
-void* AllocateAligned(size_t align, size_t bytes) {
-  if (align > ma::kMaxAlign) return Fail(EINVAL);
-  return Allocate(bytes, align <= 16 ? 0 : align, false);
-}
 
 // Whether the caller owns `owner` (its own heap), finding its heap first if it has none yet.
 bool Owns(HeapSlot* owner) {
@@ -98,7 +96,7 @@ bool Owns(HeapSlot* owner) {
   return lib::CurrentHeap(&owned) == owner && owned;
 }
 
-void FreeAddress(void* p, const char* function) {
+__attribute__((noinline)) void FreeAddress(void* p, const char* function) {
   if (p == nullptr || lib::InArena(p)) return;  // bootstrap blocks stay where they are
   const uintptr_t address = reinterpret_cast<uintptr_t>(p);
   HeapSlot* owner = lib::OwnerOf(address);
@@ -121,26 +119,97 @@ void FreeAddress(void* p, const char* function) {
     lib::ReportBadFree(line);
     return;
   }
-  Observe(owner);
+  Observe(owner, false);
   access.Leave();
+}
+
+// Whether the calling thread's fast heap `slot` holds `address`: its own region for a thread
+// heap (one compare, no table load), no thread's region for the main heap. The bootstrap arena
+// is outside every region, so only the main heap has to rule it out.
+inline bool Holds(const HeapSlot* slot, uintptr_t address) {
+  const uintptr_t region = address >> lib::kRegionShift;
+  if (__builtin_expect(region == slot->region.load(std::memory_order_relaxed), 1)) return true;
+  if (!slot->is_main) return false;
+  if (region < lib::kOwnerSlots && lib::owner_table[region].load(std::memory_order_relaxed) != nullptr) return false;
+  return !lib::InArena(reinterpret_cast<void*>(address));
+}
+
+// A bad free found on the fast path, the owner still in: named with the heap as it is, then the
+// owner leaves before the report (which may abort).
+__attribute__((noinline, cold)) void FastBadFree(HeapSlot* slot, uintptr_t address, Status status, const char* function) {
+  lib::BadFreeLine line;
+  lib::DescribeBadFree(&line, function, address, status, slot->heap);
+  lib::LeaveFast(slot);
+  lib::ReportBadFree(line);
+}
+
+// The fast paths below serve the calling thread's own heap when ThreadState::fast allows it: one
+// TLS load, EnterFast's store and test, the core's call, a store. Everything else (set-up, a
+// heap of another thread, queued remote frees, foreign access, shared or locked mode, the main
+// heap watched by a timeline or peak snapshot, a failed call) takes the general path, which
+// does all of it as before. Measured with bench/malloc-glue.sh (bench/results/malloc-glue.txt).
+inline void FreeEntry(void* p, const char* function) {
+  HeapSlot* slot = lib::thread_state.fast;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+  if (__builtin_expect(slot != nullptr && address != 0, 1) && Holds(slot, address) && lib::EnterFast(slot)) {
+    const Status status = slot->heap->Free(address);
+    if (__builtin_expect(status != Status::kOk, 0)) return FastBadFree(slot, address, status, function);
+    lib::LeaveFast(slot);
+    return;
+  }
+  FreeAddress(p, function);
+}
+
+// The general path of malloc and calloc, out of line (the fast path stays small) and with
+// `zeroed` a constant (a runtime flag cost the general path ~20 instructions per call).
+template <bool zeroed>
+__attribute__((noinline)) void* AllocateGeneral(size_t bytes) {
+  return Allocate(bytes, 0, zeroed);
+}
+
+inline void* AllocEntry(size_t bytes, bool zeroed) {
+  HeapSlot* slot = lib::thread_state.fast;
+  if (__builtin_expect(slot != nullptr, 1) && lib::EnterFast(slot)) {
+    uintptr_t address;
+    const Status status = zeroed ? slot->heap->AllocZeroed(bytes, 0, &address) : slot->heap->Alloc(bytes, 0, &address);
+    lib::LeaveFast(slot);
+    if (__builtin_expect(status == Status::kOk, 1)) return reinterpret_cast<void*>(address);
+    // A failed call left the heap unchanged: the general path tries again and falls back.
+  }
+  return zeroed ? AllocateGeneral<true>(bytes) : AllocateGeneral<false>(bytes);
+}
+
+// The aligned entries: `align` a power of two. Up to 16 is the default alignment.
+void* AllocateAligned(size_t align, size_t bytes) {
+  if (align > ma::kMaxAlign) return Fail(EINVAL);
+  return align <= 16 ? AllocEntry(bytes, false) : Allocate(bytes, align, false);
 }
 
 }  // namespace
 
-MA_EXPORT void* MA_ENTRY(malloc)(size_t bytes) { return Allocate(bytes, 0, false); }
+MA_EXPORT void* MA_ENTRY(malloc)(size_t bytes) { return AllocEntry(bytes, false); }
 
-MA_EXPORT void MA_ENTRY(free)(void* p) { FreeAddress(p, "free"); }
+MA_EXPORT void MA_ENTRY(free)(void* p) { FreeEntry(p, "free"); }
 
-MA_EXPORT void MA_ENTRY(cfree)(void* p) { FreeAddress(p, "cfree"); }
+MA_EXPORT void MA_ENTRY(cfree)(void* p) { FreeEntry(p, "cfree"); }
 
 MA_EXPORT void* MA_ENTRY(calloc)(size_t count, size_t size) {
   size_t bytes;
   if (__builtin_mul_overflow(count, size, &bytes)) return Fail(ENOMEM);
-  return Allocate(bytes, 0, true);
+  return AllocEntry(bytes, true);
 }
 
 MA_EXPORT void* MA_ENTRY(realloc)(void* p, size_t bytes) {
-  if (p == nullptr) return Allocate(bytes, 0, false);
+  if (p == nullptr) return AllocEntry(bytes, false);
+  HeapSlot* slot = lib::thread_state.fast;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+  if (__builtin_expect(slot != nullptr && bytes != 0, 1) && Holds(slot, address) && lib::EnterFast(slot)) {
+    uintptr_t moved;
+    const Status status = slot->heap->Realloc(address, bytes, &moved);
+    lib::LeaveFast(slot);
+    if (__builtin_expect(status == Status::kOk, 1)) return reinterpret_cast<void*>(moved);
+    // A failed call left the heap unchanged: the general path below names it or moves the bytes.
+  }
   if (bytes == 0) {  // glibc's choice: free, and no minimum chunk back
     FreeAddress(p, "realloc");
     return nullptr;
@@ -153,7 +222,6 @@ MA_EXPORT void* MA_ENTRY(realloc)(void* p, size_t bytes) {
     }
     return moved;
   }
-  const uintptr_t address = reinterpret_cast<uintptr_t>(p);
   HeapSlot* owner = lib::OwnerOf(address);
   if (owner == nullptr) {
     lib::BadFreeLine line;
@@ -165,7 +233,7 @@ MA_EXPORT void* MA_ENTRY(realloc)(void* p, size_t bytes) {
   HeapAccess access(owner, Owns(owner));
   const Status status = owner->heap->Realloc(address, bytes, &moved);
   if (__builtin_expect(status == Status::kOk, 1)) {
-    Observe(owner);
+    Observe(owner, true);
     access.Leave();
     return reinterpret_cast<void*>(moved);
   }

@@ -31,7 +31,8 @@ constexpr uint64_t kPeakWalkBudget = 20000000;
 
 // ---- watching the main heap (under its lock)
 uint64_t requests = 0;
-uint64_t every = 1;
+uint64_t every = 1;  // a power of two
+uint64_t until_sample = 1;  // requests to the next multiple of `every`: a countdown, not a division
 size_t sample_count = 0;
 uint64_t samples[kMaxSamples][3];
 
@@ -51,9 +52,9 @@ void TakeSnapshot(const Heap* heap, const HeapStats& stats) {
 
 }  // namespace
 
-void ObserveMain(Heap* heap) {
+void ObserveMain(Heap* heap, bool allocated) {
   ++requests;
-  if (settings.timeline && requests % every == 0) {
+  if (settings.timeline && --until_sample == 0) {
     const HeapStats stats = heap->Stats();
     if (sample_count == kMaxSamples) {
       size_t kept = 0;
@@ -63,14 +64,15 @@ void ObserveMain(Heap* heap) {
       sample_count = kept;
       every *= 2;
     }
-    if (requests % every == 0) {
+    if ((requests & (every - 1)) == 0) {
       samples[sample_count][0] = requests;
       samples[sample_count][1] = stats.heap_bytes;
       samples[sample_count][2] = stats.live_bytes;
       ++sample_count;
     }
+    until_sample = every - (requests & (every - 1));
   }
-  if (settings.snapshot == SnapshotMode::kPeak && peak_given_up == nullptr) {
+  if (allocated && settings.snapshot == SnapshotMode::kPeak && peak_given_up == nullptr) {
     // Only at a new peak of live bytes: a larger heap, or 1/64 more live bytes than the last
     // snapshot held (so that a heap filling its last growth is not listed at every request).
     const HeapStats stats = heap->Stats();

@@ -42,6 +42,11 @@ void* ArenaAlloc(size_t bytes, size_t align) {
   return arena + start;  // static storage, never reused: already zero, as calloc wants
 }
 
+void ArenaBounds(uintptr_t* low, uintptr_t* high) {
+  *low = reinterpret_cast<uintptr_t>(arena);
+  *high = *low + kArenaBytes;
+}
+
 bool InArena(const void* p) {
   const unsigned char* byte = static_cast<const unsigned char*>(p);
   return byte >= arena && byte < arena + kArenaBytes;

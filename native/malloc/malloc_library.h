@@ -78,6 +78,10 @@ struct alignas(64) HeapSlot {
   std::atomic<uint32_t> in_use_by_owner{0};
   Heap* heap = nullptr;
   bool is_main = false;
+  // address >> kRegionShift of its region, once registered; for the main heap the region of its
+  // first chunk when no thread region and not the bootstrap arena is there (ClaimMainRegion), so
+  // that the fast free's "is it mine" is one compare for every heap. kNoRegion: none.
+  std::atomic<uintptr_t> region{~uintptr_t{0}};
   std::atomic<bool> registered{false};  // its region is in the owner table (thread heaps)
   bool in_use = false;                  // a live thread owns it (under the registry lock)
   HeapSlot* next_orphan = nullptr;
@@ -90,6 +94,11 @@ struct alignas(64) HeapSlot {
   // calls without one (under `lock`).
   std::atomic<uint32_t> shared_mode{0};
   bool foreign_since = false;  // under `lock`: a foreign access since the owner last looked
+  // 1 while the remote-free queue holds addresses (written under queue_lock, only when the queue
+  // goes from empty to not empty and back): the owner tests this line at each call, never the
+  // queue's line, which every remote free writes (larson-style traffic would bounce it into
+  // each of the owner's calls).
+  std::atomic<uint32_t> pending{0};
   // The remote-free queue (under queue_lock): addresses in mapped pages, never in the heap.
   alignas(64) SpinLock queue_lock;
   std::atomic<uint32_t> queued{0};
@@ -100,6 +109,43 @@ struct alignas(64) HeapSlot {
 };
 
 enum class Access : uint8_t { kOwner, kLocked };
+
+// The owner table: a thread heap's region is 64 GiB, aligned to 64 GiB, so the heap owning an
+// address is owner_table[address >> kRegionShift]; addresses outside every region are the main
+// heap's.
+constexpr unsigned kRegionShift = 36;                              // the core's largest mmap heap
+constexpr size_t kOwnerSlots = size_t{1} << (47 - kRegionShift);  // the user half of a 47-bit space
+extern std::atomic<HeapSlot*> owner_table[kOwnerSlots];
+
+// What a thread knows of its heap. `fast` is the one thing the entry points' fast path reads: the
+// thread's own heap when it may be used without a lock and with nothing to do around the core's
+// call (membarrier works, the heap is registered, and it is not the main heap while a timeline or
+// peak snapshot watches it); else nullptr and every call takes the general path, which sets it
+// again when it can. One initial-exec TLS load reaches it (no __tls_get_addr).
+struct ThreadState {
+  HeapSlot* fast;
+  HeapSlot* heap;
+  bool owns;    // heap is this thread's own (else: foreign access, each call)
+  bool exited;  // the key's destructor ran: later calls of this thread use the main heap
+};
+extern __thread ThreadState thread_state __attribute__((tls_model("initial-exec")));
+
+// The owner's lock-free entry, inlined into the entry points: a plain store, a compiler fence and
+// one test of what foreign threads may have asked for (membarrier orders the store before the
+// loads for them; see above). false: something wants the general path (foreign access pending,
+// shared mode, queued remote frees), and the owner is out again.
+inline bool EnterFast(HeapSlot* slot) {
+  slot->in_use_by_owner.store(1, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (__builtin_expect((slot->foreign_wants.load(std::memory_order_acquire) | slot->shared_mode.load(std::memory_order_relaxed) |
+                        slot->pending.load(std::memory_order_relaxed)) == 0,
+                       1)) {
+    return true;
+  }
+  slot->in_use_by_owner.store(0, std::memory_order_release);
+  return false;
+}
+inline void LeaveFast(HeapSlot* slot) { slot->in_use_by_owner.store(0, std::memory_order_release); }
 
 // The calling thread's heap (made or adopted on first use); nullptr only while the library is
 // setting itself up on this thread, when the caller must use the bootstrap arena. *owned tells
@@ -112,6 +158,10 @@ HeapSlot* OwnerOf(uintptr_t address);
 HeapSlot* MainHeap();
 // Enters a thread heap's region in the owner table, after its first allocation at `address`.
 void Register(HeapSlot* slot, uintptr_t address);
+constexpr uintptr_t kNoRegion = ~uintptr_t{0};
+constexpr uintptr_t kRegionRefused = ~uintptr_t{1};  // the main heap's claim failed: no fast compare
+// Gives the main heap the region of its chunk at `address` (see HeapSlot::region).
+void ClaimMainRegion(uintptr_t address);
 
 // Exclusive access to a heap: by its owner (cheap), or by any thread (foreign).
 Access EnterOwn(HeapSlot* slot);
@@ -124,10 +174,11 @@ void RemoteFree(HeapSlot* owner, uintptr_t address);
 // Frees the queued addresses; the caller has exclusive access.
 void Drain(HeapSlot* slot);
 
-// Called under the main heap's lock after each of its requests, when a timeline or a peak
-// snapshot is wanted (exit_report.cpp).
+// Called with exclusive access to the main heap after each of its requests, when a timeline or a
+// peak snapshot is wanted (exit_report.cpp); `allocated`: the request may have raised live bytes
+// (a free cannot reach a new peak, so it skips the snapshot's Stats()).
 extern bool observe_main;
-void ObserveMain(Heap* heap);
+void ObserveMain(Heap* heap, bool allocated);
 
 // Counters for the report.
 extern std::atomic<uint64_t> bad_frees;
@@ -139,6 +190,7 @@ void ForEachHeap(void (*visit)(HeapSlot* slot, void* context), void* context);
 // ---- internal_memory.cpp: allocations made while the library sets itself up
 void* ArenaAlloc(size_t bytes, size_t align);
 bool InArena(const void* p);
+void ArenaBounds(uintptr_t* low, uintptr_t* high);  // [low, high)
 size_t ArenaSize(const void* p);
 // Pages from mmap with their size in front: the core's own objects (operator new in this
 // library) and the report's buffers. Never the process's malloc.

@@ -35,15 +35,15 @@ std::atomic<uint64_t> bad_frees{0};
 std::atomic<uint32_t> heaps_created{0};
 std::atomic<uint32_t> threads_allocating{0};
 
+std::atomic<HeapSlot*> owner_table[kOwnerSlots];
+__thread ThreadState thread_state __attribute__((tls_model("initial-exec")));
+
 namespace {
 
-constexpr unsigned kRegionShift = 36;                     // 64 GiB: the core's largest mmap heap
-constexpr size_t kOwnerSlots = size_t{1} << (47 - kRegionShift);  // the user half of a 47-bit space
 constexpr size_t kMaxHeaps = 1024;                       // beyond: the main heap serves the thread
 
 HeapSlot slots[kMaxHeaps];
 std::atomic<uint32_t> slot_count{0};       // slots[0] is the main heap
-std::atomic<HeapSlot*> owner_table[kOwnerSlots];
 HeapSlot* orphans = nullptr;               // under registry_lock
 pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t break_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -53,14 +53,15 @@ pthread_key_t thread_key;
 std::atomic<int> state{0};
 std::atomic<pid_t> setting_up_tid{0};
 
-struct ThreadState {
-  HeapSlot* heap;
-  bool owns;    // heap is this thread's own (else: foreign access, each call)
-  bool exited;  // the key's destructor ran: later calls of this thread use the main heap
-};
-
 // Owners go without a lock only where membarrier(PRIVATE_EXPEDITED) works (Linux 4.14+).
 bool asymmetric = false;
+
+// ThreadState::fast for a thread's heap (see there).
+HeapSlot* FastFor(HeapSlot* slot, bool owns) {
+  if (slot == nullptr || !owns || !asymmetric) return nullptr;
+  if (slot->is_main) return observe_main ? nullptr : slot;
+  return slot->registered.load(std::memory_order_relaxed) ? slot : nullptr;
+}
 
 // A queue longer than this is drained by the thread that frees into it: an owner that stopped
 // calling (a thread blocked for a long time, an exited one) must not hold memory without bound.
@@ -79,7 +80,6 @@ void WaitForOwner(HeapSlot* slot) {
     }
   }
 }
-__thread ThreadState thread_state __attribute__((tls_model("initial-exec")));
 
 pid_t Tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
@@ -178,6 +178,7 @@ void AfterForkInChild() {
   const uint32_t count = slot_count.load(std::memory_order_acquire);
   HeapSlot* mine = thread_state.heap;
   if (mine == &slots[0] && !thread_state.exited) thread_state.owns = true;  // now the main thread
+  thread_state.fast = FastFor(mine, thread_state.owns);
   orphans = nullptr;
   for (uint32_t i = 0; i < count; ++i) {
     slots[i].queue_lock.Reset();
@@ -199,6 +200,7 @@ void ThreadExit(void* value) {
   HeapSlot* slot = static_cast<HeapSlot*>(value);
   // Destructors of other keys that run after this one may still allocate: the main heap serves them.
   thread_state.exited = true;
+  thread_state.fast = nullptr;
   thread_state.heap = &slots[0];
   thread_state.owns = false;
   if (slot == nullptr || slot->is_main) return;
@@ -298,6 +300,7 @@ HeapSlot* CurrentHeap(bool* owned) {
     if (thread_state.owns) pthread_setspecific(thread_key, slot);
   }
   thread_state.heap = slot;
+  thread_state.fast = FastFor(slot, thread_state.owns);
   *owned = thread_state.owns;
   threads_allocating.fetch_add(1, std::memory_order_relaxed);
   return slot;
@@ -309,7 +312,7 @@ Access EnterOwn(HeapSlot* slot) {
     // Only the compiler must keep the store before the loads: membarrier orders them for us.
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (__builtin_expect((slot->foreign_wants.load(std::memory_order_acquire) | slot->shared_mode.load(std::memory_order_relaxed)) == 0, 1)) {
-      if (__builtin_expect(slot->queued.load(std::memory_order_relaxed) != 0, 0)) Drain(slot);
+      if (__builtin_expect(slot->pending.load(std::memory_order_relaxed) != 0, 0)) Drain(slot);
       return Access::kOwner;
     }
     slot->in_use_by_owner.store(0, std::memory_order_release);
@@ -324,7 +327,7 @@ Access EnterOwn(HeapSlot* slot) {
       slot->quiet_calls = 0;
     }
   }
-  if (slot->queued.load(std::memory_order_relaxed) != 0) Drain(slot);
+  if (slot->pending.load(std::memory_order_relaxed) != 0) Drain(slot);
   return Access::kLocked;
 }
 
@@ -410,6 +413,7 @@ void RemoteFree(HeapSlot* owner, uintptr_t address) {
   }
   owner->queue[queued] = address;
   owner->queued.store(queued + 1, std::memory_order_relaxed);
+  if (queued == 0) owner->pending.store(1, std::memory_order_relaxed);
   owner->queue_lock.Unlock();
   if (queued + 1 >= kDrainAt) {
     EnterForeign(owner);
@@ -428,6 +432,7 @@ void Drain(HeapSlot* slot) {
   slot->spare = nullptr;
   slot->spare_capacity = 0;
   slot->queued.store(0, std::memory_order_relaxed);
+  if (count != 0) slot->pending.store(0, std::memory_order_relaxed);
   slot->queue_lock.Unlock();
   for (uint32_t i = 0; i < count; ++i) {
     const Status status = slot->heap->Free(taken[i]);
@@ -461,8 +466,25 @@ HeapSlot* OwnerOf(uintptr_t address) {
 
 void Register(HeapSlot* slot, uintptr_t address) {
   const uintptr_t index = address >> kRegionShift;
-  if (index < kOwnerSlots) owner_table[index].store(slot, std::memory_order_release);
+  if (index < kOwnerSlots) {
+    owner_table[index].store(slot, std::memory_order_release);
+    slot->region.store(index, std::memory_order_relaxed);
+    // The main heap's brk memory left this region (a trim) before the thread's region came:
+    // the main heap gives it up, or the main thread's fast free would take this heap's chunks.
+    if (slots[0].region.load(std::memory_order_relaxed) == index) slots[0].region.store(kNoRegion, std::memory_order_relaxed);
+  }
   slot->registered.store(true, std::memory_order_release);
+  if (thread_state.heap == slot && thread_state.owns) thread_state.fast = FastFor(slot, true);
+}
+
+void ClaimMainRegion(uintptr_t address) {
+  const uintptr_t index = address >> kRegionShift;
+  uintptr_t low, high;
+  ArenaBounds(&low, &high);
+  // Refused once, refused for good: the general path must not pay for the attempt at each call.
+  const bool refused = index >= kOwnerSlots || owner_table[index].load(std::memory_order_acquire) != nullptr ||
+                       (low >> kRegionShift) == index || ((high - 1) >> kRegionShift) == index;
+  slots[0].region.store(refused ? kRegionRefused : index, std::memory_order_relaxed);
 }
 
 void ForEachHeap(void (*visit)(HeapSlot* slot, void* context), void* context) {

@@ -128,6 +128,14 @@ describe.runIf(hasLibrary && cc !== undefined)('the malloc library: C cases', ()
     expectClean(runCase(['fork', '4'], { MEMORY_ALLOCATOR_LOCKED_HEAPS: '1' }))
   })
 
+  it('sends frees between the main heap and a thread heap to the owner, both ways, fast path or not', () => {
+    expectClean(runCase(['cross-frees']))
+    // The main heap watched by a timeline and a peak snapshot takes the general path.
+    const dir = mkdtempSync(join(work, 'cross-'))
+    expectClean(runCase(['cross-frees'], { MEMORY_ALLOCATOR_REPORT_DIR: dir, MEMORY_ALLOCATOR_TIMELINE: '1', MEMORY_ALLOCATOR_SNAPSHOT: 'peak' }))
+    expectClean(runCase(['cross-frees'], { MEMORY_ALLOCATOR_LOCKED_HEAPS: '1' }))
+  })
+
   it('hands the heaps of exited threads on: never more heaps than the peak of live threads, plus main', () => {
     const dir = mkdtempSync(join(work, 'churn-'))
     expectClean(runCase(['churn'], { MEMORY_ALLOCATOR_REPORT_DIR: dir }))
@@ -207,6 +215,8 @@ describe.runIf(hasLibrary && cc !== undefined)('the malloc library: C cases', ()
     expect(timeline.samples.length).toBeGreaterThan(1000)
     expect(timeline.samples.length).toBeLessThanOrEqual(4096)
     for (let i = 1; i < timeline.samples.length; ++i) expect(timeline.samples[i][0]).toBeGreaterThan(timeline.samples[i - 1][0])
+    // A sample every `every` requests, none missed (the library counts down to the next one).
+    timeline.samples.forEach((sample: number[], i: number) => expect(sample[0]).toBe((i + 1) * timeline.every))
     expect(Math.max(...timeline.samples.map((sample: number[]) => sample[2]))).toBeLessThanOrEqual(main.peakLiveBytes)
   })
 

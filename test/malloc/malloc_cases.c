@@ -295,6 +295,51 @@ static int remote_frees(void) {
   return failures;
 }
 
+// Frees across the main heap and a thread heap both ways while both keep allocating: the fast
+// free's "is it mine" (one compare of the address's region) must send each chunk to its owner,
+// and reallocs of one's own chunks keep their bytes.
+static void* from_main[1000];
+static void* from_thread[1000];
+static void* cross_thread(void* arg) {
+  (void)arg;
+  for (int i = 0; i < 1000; ++i) {
+    char* p = malloc(24 + (size_t)(i % 200));
+    memset(p, 0x5a, 24);
+    from_thread[i] = p;
+  }
+  for (int round = 0; round < 50; ++round) {
+    void* own = malloc(64 + (size_t)round);
+    memset(own, round, 64);
+    own = realloc(own, 4000);
+    CHECK(((unsigned char*)own)[63] == (unsigned char)round);
+    free(own);
+  }
+  for (int i = 0; i < 1000; ++i) {
+    CHECK(((unsigned char*)from_main[i])[0] == 0xa5);
+    free(from_main[i]);
+  }
+  return NULL;
+}
+
+static int cross_frees(void) {
+  for (int i = 0; i < 1000; ++i) {
+    char* p = malloc(24 + (size_t)(i % 300));
+    memset(p, 0xa5, 24);
+    from_main[i] = p;
+  }
+  pthread_t thread;
+  pthread_create(&thread, NULL, cross_thread, NULL);
+  pthread_join(thread, NULL);
+  for (int i = 0; i < 1000; ++i) {
+    CHECK(((unsigned char*)from_thread[i])[23] == 0x5a);
+    free(from_thread[i]);
+    char* mine = realloc(malloc(16), 100 + (size_t)i);
+    CHECK(mine != NULL);
+    free(mine);
+  }
+  return failures;
+}
+
 // Threads come and go, at most 4 alive at once: their heaps are handed on, so the process ends
 // with at most 1 + 4 heaps (the report's "heaps", checked by the driver). Each leaves a chunk
 // behind that the main thread frees later (a free into a heap whose thread has exited).
@@ -399,6 +444,7 @@ int main(int argc, char** argv) {
   }
   if (strcmp(which, "remote-frees") == 0) return remote_frees() != 0;
   if (strcmp(which, "churn") == 0) return churn() != 0;
+  if (strcmp(which, "cross-frees") == 0) return cross_frees() != 0;
   if (strcmp(which, "fork") == 0) return fork_while_allocating(argc > 2 ? atoi(argv[2]) : 20) != 0;
   if (strcmp(which, "report") == 0) return report() != 0;
   if (strcmp(which, "break-lock") == 0) return break_lock() != 0;
