@@ -160,9 +160,11 @@ class Heap {
   Granules LargestBumpFree() const;  // a walk: stats() only
 
   // ---- alloc.cpp
-  Status AllocGranules(Granules size, uint64_t align, Granules* pos);
-  Granules TakeFreeChunk(uint32_t record, Granules size, uint64_t align);
-  Status TakeFromTop(Granules size, uint64_t align, Granules* pos);
+  // `grows`: the chunk is a realloc's new home; it takes the low end of the free space it splits,
+  // never the high end a small request takes, so that it can grow again in place.
+  Status AllocGranules(Granules size, uint64_t align, bool grows, Granules* pos);
+  Granules TakeFreeChunk(uint32_t record, Granules size, uint64_t align, bool grows);
+  Status TakeFromTop(Granules size, uint64_t align, bool grows, Granules* pos);
   bool TopHasRoom(Granules size, uint64_t align) const {
     if (segments_.empty()) return false;
     const Segment& last = segments_.back();
@@ -170,6 +172,14 @@ class Heap {
   }
   // Segregation splits free space, so it needs splitting on; bump never reuses what it splits.
   bool IsSmall(Granules size, uint64_t align) const { return size <= small_granules_ && align == 0; }
+
+  // ---- realloc.cpp
+  Status Shrink(Segment& segment, Granules pos, Granules old, Granules size);
+  // True when the chunk grew in place to `size` (*status kOk) or could have but a record could not
+  // be reserved (*status kOutOfMemory); false when it must move. *segment follows a segment table
+  // that growth moved.
+  bool GrowInPlace(Segment** segment, Granules pos, Granules old, Granules size, Status* status);
+  Status MoveTo(Granules pos, Granules old, Granules size, Granules* moved_to);
 
   // ---- free.cpp
   Status FreeChunk(uintptr_t address);  // Free's general path
