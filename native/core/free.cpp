@@ -1,69 +1,39 @@
 // Release: a freed chunk is deferred (kept unmerged for its size's next request) or merged with
-// its free neighbours at once; quarantined chunks wait for a finalizer. The hot path is
-// Free -> ReleaseChunk, and for most small frees it ends in the deferred branch.
+// its free neighbours at once; quarantined chunks wait for a finalizer. One path for every
+// release: Free -> FindLive -> FreeLive -> ReleaseChunk, and for most small frees it ends in the
+// deferred branch.
 #include "heap.h"
 
 namespace ma {
 
 Status Heap::Free(uintptr_t address) {
-  // The common cases in one pass over one word of bits: a live chunk of the last segment that
-  // ends in the same word, and is deferred (best fit) or marked free (bump).
-  if (!segments_.empty() && quarantined_.empty()) {
-    Segment& last = segments_.back();
-    const uintptr_t offset = address - base_address_;
-    const uint64_t position = offset >> granule_shift_;
-    if ((offset & (granule() - 1)) == 0 && position - last.start < static_cast<uint64_t>(last.top - last.start)) {
-      const Granules pos = static_cast<Granules>(position);
-      BoundaryMap::Word& word = bounds_.WordOf(pos);
-      const uint64_t bit = uint64_t{1} << (pos & 63);
-      const uint64_t above = word.starts & (~uint64_t{1} << (pos & 63));
-      if ((word.starts & ~word.frees & bit) != 0 && above != 0) {
-        const Granules size = static_cast<Granules>(__builtin_ctzll(above)) - (pos & 63);
-        if (bump_) {
-          word.frees |= bit;  // not the last chunk: bump only marks it
-          ++bump_free_chunks_;
-          bump_free_granules_ += size;
-          --live_chunks_;
-          ++frees_;
-          live_granules_ -= size;
-          return Status::kOk;
-        }
-        if (size < defer_below_ && free_.deferred_of_size(size) < kDeferredPerSize &&
-            free_.deferred_count() < kDeferredTotal && free_.HasRoomToDefer()) {
-          word.frees |= bit;
-          free_.InsertDeferred(pos, size);
-          --live_chunks_;
-          ++frees_;
-          live_granules_ -= size;
-          return Status::kOk;
-        }
-      }
-    }
-  }
-  return FreeChunk(address);
-}
-
-Status Heap::FreeChunk(uintptr_t address) {
+  // mimalloc's mi_free_block_local shape: find the chunk (one subtraction, one segment, one word
+  // of bits for a chunk that ends in its word), then the one release path below. There is no
+  // second copy of the release for the common case: the checks FindLive and FreeLive make are
+  // all inline, and the rare work (growing a table, merging) is behind calls.
   Segment* segment;
   Granules pos, size;
   const Status status = FindLive(address, &segment, &pos, &size);
   if (status != Status::kOk) return status;
-  // The chunk may need a record of its own; reserved first, so that a failed free changes nothing.
-  if (!bump_ && !free_.Reserve(1)) return Status::kOutOfMemory;
-  --live_chunks_;
-  ++frees_;
-  live_granules_ -= size;
-  ReleaseChunk(*segment, pos, size);
+  return FreeLive(*segment, pos, size);
+}
+
+Status Heap::FreeLive(Segment& segment, Granules pos, Granules size) {
+  bool defer;
+  if (!ReserveRelease(size, &defer)) return Status::kOutOfMemory;
+  NoteFreed(size);
+  ReleaseChunk(segment, pos, size, defer);
   return Status::kOk;
 }
 
-void Heap::ReleaseChunk(Segment& segment, Granules pos, Granules size) {
+void Heap::ReleaseChunk(Segment& segment, Granules pos, Granules size, bool defer) {
+  if (defer) {
+    bounds_.SetFree(pos);
+    free_.InsertDeferred(pos, size);
+    return;
+  }
   if (bump_) {
     ReleaseBump(segment, pos, size);
-  } else if (CanDefer(size)) {
-    bounds_.SetFree(pos);
-    free_.MarkDeferred(free_.Insert(pos, size));
-    return;
   } else if (options_.coalesce) {
     Merge(segment, pos, size);
   } else {
@@ -169,15 +139,12 @@ Status Heap::ReleaseQuarantined(uintptr_t address) {
   size_t index = 0;
   while (index < quarantined_.size() && quarantined_[index] != pos) ++index;
   if (index == quarantined_.size()) return Status::kInvalidPointer;
-  if (!free_.Reserve(1)) return Status::kOutOfMemory;
-  quarantined_[index] = quarantined_.back();
-  quarantined_.PopBack();
   Segment& segment = *SegmentOf(pos);
   const Granules size = bounds_.NextStart(pos + 1, segment.top) - pos;
-  --live_chunks_;
-  ++frees_;
-  live_granules_ -= size;
-  ReleaseChunk(segment, pos, size);
+  const Status status = FreeLive(segment, pos, size);
+  if (status != Status::kOk) return status;
+  quarantined_[index] = quarantined_.back();
+  quarantined_.PopBack();
   return Status::kOk;
 }
 

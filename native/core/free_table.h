@@ -58,12 +58,13 @@ class FreeTable {
   }
 
   uint32_t Insert(Granules pos, Granules size);
-  // True when InsertDeferred of a small size cannot need memory: a record slot and a deferred-
-  // list entry are at hand.
-  bool HasRoomToDefer() const {
-    return (first_vacant_ != kNoRecord || records_.size() < records_.capacity()) && deferred_.size() < deferred_.capacity();
+  // Room for one InsertDeferred: a record slot and a deferred-list entry (checked inline, grown
+  // out of line); false (nothing changed) without memory.
+  bool ReserveDeferred() {
+    if ((first_vacant_ != kNoRecord || records_.size() < records_.capacity()) && deferred_.size() < deferred_.capacity()) return true;
+    return ReserveDeferredMore();
   }
-  // Insert + MarkDeferred for a size below kDeferredSizes, when HasRoomToDefer: free's fast path.
+  // Insert + MarkDeferred for a size below kDeferredSizes, after ReserveDeferred.
   void InsertDeferred(Granules pos, Granules size);
   void Remove(uint32_t record);
   // Best fit's exact hit: unlinks the head of small size `size` (not empty) and returns its start.
@@ -100,7 +101,6 @@ class FreeTable {
   // The deferred list: free chunks kept unmerged on purpose (see Heap, "Deferred merging"), of
   // sizes below kDeferredSizes. MarkDeferred needs room for one more, reserved first.
   static constexpr uint32_t kDeferredSizes = 64;
-  bool ReserveDeferred(uint32_t most) { return most <= deferred_.capacity() || deferred_.Reserve(most); }
   void MarkDeferred(uint32_t record);
   void ClearDeferred(uint32_t record);
   uint32_t deferred_count() const { return static_cast<uint32_t>(deferred_.size()); }
@@ -121,6 +121,7 @@ class FreeTable {
   friend class HeapInspector;  // test/native/check_catches_corruption.cpp
 
   bool ReserveMore(uint32_t inserts);
+  bool ReserveDeferredMore() { return records_.Reserve(records_.size() + 1) && deferred_.Reserve(deferred_.size() + 1); }
   uint32_t BestFitLarger(Granules size, uint64_t* steps) const;
   uint32_t Head(Granules size) const { return size < kSmallSizes ? small_heads_[size] : large_heads_.Find(size); }
   void SetHead(Granules size, uint32_t record) {

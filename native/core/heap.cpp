@@ -78,29 +78,6 @@ Heap::Segment* Heap::SegmentOf(Granules pos) {
   return pos < found->top ? found : nullptr;
 }
 
-Status Heap::FindLive(uintptr_t address, Segment** segment, Granules* pos, Granules* size) {
-  // The hot path of every free: one subtraction, one segment, one word of bits.
-  if (segments_.empty()) return Status::kInvalidPointer;
-  const uintptr_t offset = address - base_address_;  // wraps below the base: then far too large
-  if ((offset & (granule() - 1)) != 0) return Status::kInvalidPointer;
-  const uint64_t position = offset >> granule_shift_;
-  Segment* holder = &segments_.back();
-  if (position - holder->start >= static_cast<uint64_t>(holder->top - holder->start)) {
-    // Below the last segment (or not in the heap at all).
-    if (position >= holder->start) return Status::kInvalidPointer;
-    holder = SegmentOf(static_cast<Granules>(position));
-    if (holder == nullptr) return Status::kInvalidPointer;
-  }
-  const Granules start = static_cast<Granules>(position);
-  if (!bounds_.IsStart(start)) return Status::kInvalidPointer;
-  // A free chunk, or a quarantined one, was freed by its owner already.
-  if (bounds_.IsFree(start) || (!quarantined_.empty() && IsQuarantined(start))) return Status::kDoubleFree;
-  *segment = holder;
-  *pos = start;
-  *size = bounds_.EndOf(start, holder->top) - start;
-  return Status::kOk;
-}
-
 bool Heap::IsQuarantined(Granules pos) const {
   for (size_t i = 0; i < quarantined_.size(); ++i) {
     if (quarantined_[i] == pos) return true;

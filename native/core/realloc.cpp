@@ -34,11 +34,12 @@ Status Heap::Realloc(uintptr_t address, uint64_t bytes, uintptr_t* new_address) 
 
 Status Heap::Shrink(Segment& segment, Granules pos, Granules old, Granules size) {
   if (!options_.split || size == old) return Status::kOk;
-  if (!bump_ && !free_.Reserve(1)) return Status::kOutOfMemory;
-  // The tail becomes a chunk of its own and is freed as any free would.
+  bool defer;
+  if (!ReserveRelease(old - size, &defer)) return Status::kOutOfMemory;
+  // The tail becomes a chunk of its own and is released as any free would.
   bounds_.AddStart(pos + size, false);
   live_granules_ -= old - size;
-  ReleaseChunk(segment, pos + size, old - size);
+  ReleaseChunk(segment, pos + size, old - size, defer);
   return Status::kOk;
 }
 
@@ -109,12 +110,13 @@ Status Heap::MoveTo(Granules pos, Granules old, Granules size, Granules* moved_t
   // refused has not grown the tables. If even a page for the record cannot be mapped, the move
   // cannot finish: the old chunk stays the user's, and the new one stays allocated (giving it back
   // could need a record too) — a leak of one chunk, only when the system has no page left.
-  if (!bump_ && !free_.Reserve(1)) return Status::kOutOfMemory;
+  bool defer;
+  if (!ReserveRelease(old, &defer)) return Status::kOutOfMemory;
   std::memcpy(reinterpret_cast<void*>(AddressOf(*moved_to)), reinterpret_cast<const void*>(AddressOf(pos)),
               static_cast<size_t>(old) << granule_shift_);
-  --live_chunks_;
-  live_granules_ -= old;
-  ReleaseChunk(*SegmentOf(pos), pos, old);
+  NoteFreed(old);
+  --frees_;  // a realloc, not a free
+  ReleaseChunk(*SegmentOf(pos), pos, old, defer);
   return Status::kOk;
 }
 

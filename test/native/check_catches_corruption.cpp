@@ -143,7 +143,7 @@ int main() {
          const uintptr_t x = Alloc(h, 40 * 32);
          Alloc(h, 32);
          const Granules pos = Inspect::PositionOf(h, x);
-         if (!Inspect::table(h).Reserve(1) || !Inspect::table(h).ReserveDeferred(Inspect::table(h).deferred_count() + 1)) std::abort();
+         if (!Inspect::table(h).Reserve(1) || !Inspect::table(h).ReserveDeferred()) std::abort();
          Inspect::bounds(h).SetFree(pos);
          Inspect::table(h).MarkDeferred(Inspect::table(h).Insert(pos, 40));
          Inspect::live_chunks(h) -= 1;
