@@ -25,11 +25,11 @@ Status Heap::Alloc(uint64_t bytes, uint64_t align, uintptr_t* address) {
     *address = AddressOf(pos);
     return Status::kOk;
   }
-  if (options_.strategy == Strategy::kBestFit && size < FreeTable::kSmallSizes && align <= granule() &&
-      free_.SmallHead(size) != kNoRecord) {
-    // Best fit's common case: a free chunk of exactly this size, taken whole (the most recently
-    // freed one: often a deferred chunk still in cache).
-    const Granules pos = free_.TakeSmallHead(size);
+  if (options_.strategy == Strategy::kBestFit && align <= granule() &&
+      ((size < kDeferredSizes && front_.Has(size)) || (size < FreeTable::kSmallSizes && free_.SmallHead(size) != kNoRecord))) {
+    // Best fit's common case: a free chunk of exactly this size, taken whole: the front end's most
+    // recently freed one (often still in cache), else the head of its bin.
+    const Granules pos = size < kDeferredSizes && front_.Has(size) ? front_.Pop(size) : free_.TakeSmallHead(size);
     bounds_.SetLive(pos);
     NoteLive(size);
     ++live_chunks_;
@@ -61,6 +61,7 @@ Status Heap::AllocGranules(Granules size, uint64_t align, bool grows, Granules* 
   // The search's steps count once the allocation succeeds: a failed call leaves stats() as it was.
   uint64_t steps = 0;
   uint32_t record = kNoRecord;
+  Granules deferred_fit = 0;  // a front-end size that fits, when best fit takes it
   if (grows && options_.strategy == Strategy::kBestFit && options_.split) {
     // A realloc that moves takes the smallest free chunk with room for one more growth by half
     // above it, when there is one: growing buffers (x * 3/2) then grow in place next time.
@@ -69,18 +70,27 @@ Status Heap::AllocGranules(Granules size, uint64_t align, bool grows, Granules* 
     // utilization unchanged to two digits.
     record = free_.BestFit(size + size / 2, &steps);
   }
-  if (record == kNoRecord) record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
-  if (record == kNoRecord && free_.deferred_count() != 0) {
+  if (record == kNoRecord) {
+    record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
+    deferred_fit = DeferredFit(size + worst_pad, record, &steps);
+  }
+  if (record == kNoRecord && deferred_fit == 0 && !front_.empty()) {
     // Deferred chunks are merged before the wilderness is carved (or the heap grows): merged, they
     // may fit where no part of them did, and a free chunk is reused before new space is taken.
     SettleDeferred();
     record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
   }
-  if (record != kNoRecord) {
+  if (deferred_fit != 0) {
+    // A deferred chunk larger than the request: it gets a record and is split as any free chunk
+    // (room first for that record and the pieces', so that a call that fails has changed nothing).
+    if (!ReserveRecords(align == 0 ? 2 : 3)) return Status::kOutOfMemory;
+    const Granules at = front_.Pop(deferred_fit);
+    *pos = TakeFreeChunk(free_.Insert(at, deferred_fit), size, align, grows, /*deferred=*/true);
+  } else if (record != kNoRecord) {
     // A split leaves one piece free (an aligned split two): room for their records first, so
     // that a call that fails has changed nothing.
-    if (!free_.Reserve(align == 0 ? 1 : 2)) return Status::kOutOfMemory;
-    *pos = TakeFreeChunk(record, size, align, grows);
+    if (!ReserveRecords(align == 0 ? 1 : 2)) return Status::kOutOfMemory;
+    *pos = TakeFreeChunk(record, size, align, grows, /*deferred=*/false);
   } else {
     const Status status = TakeFromTop(size, align, grows, pos);
     if (status != Status::kOk) return status;
@@ -91,13 +101,12 @@ Status Heap::AllocGranules(Granules size, uint64_t align, bool grows, Granules* 
   return Status::kOk;
 }
 
-Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align, bool grows) {
+Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align, bool grows, bool deferred) {
   const FreeRecord chunk = free_[record];
-  const bool was_deferred = chunk.deferred != 0;
-  if (was_deferred) Undefer(record);
   const Granules chunk_end = chunk.pos + chunk.size;
   const Granules pad = AlignmentPad(chunk.pos, align);
   const Granules room = chunk.size - pad;
+  MA_ASSERT(chunk.size >= pad + size && bounds_.IsFree(chunk.pos));
   const Granules taken = options_.split && room > size ? size : room;
   // The records of the pieces that stay free below and above the allocation.
   uint32_t below = kNoRecord, above = kNoRecord;
@@ -134,7 +143,7 @@ Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align, boo
     }
     NoteLive(taken);
   }
-  if (was_deferred) {
+  if (deferred) {
     // A deferred chunk may border other free chunks; the pieces it leaves must not.
     Segment& segment = *SegmentOf(pos);
     // Each drops its record first, so re-adding one cannot fail.
@@ -161,7 +170,7 @@ Status Heap::TakeFromTop(Granules size, uint64_t align, bool grows, Granules* po
   Segment& last = segments_.back();
   // Carving the wilderness may leave a free chunk below the allocation: its record is reserved
   // only now, so that a call the source refused has not grown the tables either.
-  const bool record_at_hand = free_.Reserve(1);
+  const bool record_at_hand = ReserveRecords(1);
   if (!grows && IsSmall(size, align) && last.end - last.top > size && record_at_hand) {
     // The same for the wilderness: the small chunk takes its high end and the rest of it becomes
     // a free chunk that larger requests split from the bottom.

@@ -27,9 +27,10 @@ Status Heap::FreeLive(Segment& segment, Granules pos, Granules size) {
 }
 
 void Heap::ReleaseChunk(Segment& segment, Granules pos, Granules size, bool defer) {
+  MA_ASSERT(bounds_.IsStart(pos) && !bounds_.IsFree(pos) && pos + size <= segment.top);
   if (defer) {
     bounds_.SetFree(pos);
-    free_.InsertDeferred(pos, size);
+    front_.Push(pos, size);
     return;
   }
   if (bump_) {
@@ -67,15 +68,17 @@ void Heap::ReleaseBump(Segment& segment, Granules pos, Granules size) {
 }
 
 void Heap::Merge(Segment& segment, Granules pos, Granules size) {
-  // Deferred chunks may border free chunks, so a run of several free chunks can join here.
-  for (Granules end = pos + size; end < segment.top && bounds_.IsFree(end); end = pos + size) {
-    size += DropFree(end, segment.top);
+  MA_ASSERT(pos >= segment.start && pos + size <= segment.top && bounds_.IsStart(pos));
+  // Deferred chunks may border free chunks, so a run of several free chunks can join here; a
+  // deferred chunk the front end does not give up at once ends the run.
+  Granules taken;
+  for (Granules end = pos + size; end < segment.top && bounds_.IsFree(end) && DropFree(end, segment.top, &taken); end = pos + size) {
+    size += taken;
     bounds_.RemoveStart(end);
   }
   while (pos > segment.start) {
     const Granules lower = bounds_.PrevStart(pos, segment.start);
-    if (!bounds_.IsFree(lower)) break;
-    DropFree(lower, pos);
+    if (!bounds_.IsFree(lower) || !DropFree(lower, pos, &taken)) break;
     bounds_.RemoveStart(pos);
     size += pos - lower;
     pos = lower;
@@ -90,33 +93,63 @@ void Heap::Merge(Segment& segment, Granules pos, Granules size) {
   AddFree(pos, size);
 }
 
-Granules Heap::DropFree(Granules pos, Granules limit) {
+bool Heap::DropFree(Granules pos, Granules limit, Granules* size) {
   if (bump_) {
-    const Granules size = bounds_.NextStart(pos + 1, limit) - pos;
+    *size = bounds_.NextStart(pos + 1, limit) - pos;
     --bump_free_chunks_;
-    bump_free_granules_ -= size;
-    return size;
+    bump_free_granules_ -= *size;
+    return true;
   }
   const uint32_t record = free_.Find(pos);
-  const Granules size = free_[record].size;
-  if (free_[record].deferred != 0) Undefer(record);
+  if (record == kNoRecord) {
+    // A deferred chunk: the front end holds it, by size.
+    *size = bounds_.EndOf(pos, limit) - pos;
+    return front_.Remove(pos, *size, kDeferredNear);
+  }
+  *size = free_[record].size;
   free_.Remove(record);
-  return size;
+  return true;
+}
+
+bool Heap::CanDropFree(Granules pos, Granules limit) const {
+  if (bump_ || free_.Find(pos) != kNoRecord) return true;
+  return front_.IsNear(pos, bounds_.EndOf(pos, limit) - pos, kDeferredNear);
 }
 
 bool Heap::SettleDeferred() {
-  // Each merge drops its record before it adds one, so only a new large size may need room (trie
-  // nodes); then the chunk stays deferred, as it was.
-  while (free_.deferred_count() != 0) {
-    const uint32_t record = free_.deferred_at(free_.deferred_count() - 1);
-    const Granules pos = free_[record].pos, size = free_[record].size;
-    Undefer(record);
+  if (front_.empty()) return true;
+  // First a record for every deferred chunk (the table kept them in reserve: CanDefer), so that the
+  // merges below find each deferred neighbour by its record, never by a walk of its stack: popping
+  // a chunk and merging it with a neighbour still in the front end cost python3-json 12% of its
+  // instructions in FrontEnd::Remove.
+  front_.ForEach([&](Granules pos, Granules size) { free_.Insert(pos, size); });
+  while (!front_.empty()) {
+    const Granules size = front_.Largest();
+    const Granules pos = front_.Pop(size);
+    const uint32_t record = free_.Find(pos);
+    if (record == kNoRecord) continue;  // merged into a neighbour below already
+    // A chunk above may have merged into this one already: the record has the size.
+    const Granules merged = free_[record].size;
     free_.Remove(record);
+    // The merge drops its neighbours' records before it adds one; only a new large size may need
+    // trie nodes. Without them the chunk and those not merged yet stay deferred, as they were.
     if (!free_.Reserve(1)) {
-      free_.MarkDeferred(free_.Insert(pos, size));
+      front_.Filter([&](Granules held, Granules) {
+        const uint32_t held_record = free_.Find(held);
+        if (held_record == kNoRecord) return true;  // merged: no longer a chunk of its own
+        free_.Remove(held_record);
+        return false;
+      });
+      if (merged == size) {
+        front_.Push(pos, size);
+      } else {
+        // A chunk merged already stays one with a record: Remove just freed its slot and its
+        // trie nodes, so re-adding it needs nothing new.
+        free_.Insert(pos, merged);
+      }
       return false;
     }
-    Merge(*SegmentOf(pos), pos, size);
+    Merge(*SegmentOf(pos), pos, merged);
   }
   return true;
 }

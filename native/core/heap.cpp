@@ -135,14 +135,14 @@ HeapStats Heap::Stats() const {
   stats.live_bytes = live_granules_ << granule_shift_;
   stats.live_chunks = live_chunks_;
   stats.peak_live_bytes = peak_live_granules_ << granule_shift_;
-  stats.free_bytes = (bump_ ? bump_free_granules_ : free_.bytes_in_granules()) << granule_shift_;
-  stats.free_chunks = bump_ ? bump_free_chunks_ : free_.count();
-  stats.largest_free_chunk = static_cast<uint64_t>(bump_ ? LargestBumpFree() : free_.LargestSize()) << granule_shift_;
+  stats.free_bytes = (bump_ ? bump_free_granules_ : free_.bytes_in_granules() + front_.granules()) << granule_shift_;
+  stats.free_chunks = bump_ ? bump_free_chunks_ : free_.count() + front_.count();
+  stats.largest_free_chunk = static_cast<uint64_t>(bump_ ? LargestBumpFree() : std::max(free_.LargestSize(), front_.Largest())) << granule_shift_;
   for (size_t i = 0; i < segments_.size(); ++i) {
     stats.top_bytes += static_cast<uint64_t>(segments_[i].end - segments_[i].top) << granule_shift_;
   }
-  stats.deferred_chunks = free_.deferred_count();
-  stats.metadata_bytes = bounds_.metadata_bytes() + free_.metadata_bytes() + segments_.bytes() + quarantined_.bytes();
+  stats.deferred_chunks = front_.count();
+  stats.metadata_bytes = bounds_.metadata_bytes() + free_.metadata_bytes() + front_.metadata_bytes() + segments_.bytes() + quarantined_.bytes();
   stats.allocs = allocs_;
   stats.frees = frees_;
   stats.reallocs = reallocs_;

@@ -49,20 +49,23 @@ bool Heap::GrowInPlace(Segment** segment_io, Granules pos, Granules old, Granule
   // The free chunks right above. With merging on they form a run (deferred chunks may border free
   // ones) that the chunk may take whole; with merging off only the first is its neighbour to take.
   Granules run_end = end;
-  while (run_end < segment->top && bounds_.IsFree(run_end) && run_end - pos < size) {
+  while (run_end < segment->top && bounds_.IsFree(run_end) && run_end - pos < size && CanDropFree(run_end, segment->top)) {
     run_end = bounds_.NextStart(run_end + 1, segment->top);
     if (!options_.coalesce) break;
   }
   const bool reaches_top = IsLast(*segment) && run_end == segment->top && (run_end == end || options_.coalesce);
   if (run_end - pos < size && !reaches_top) return false;
-  if (!bump_ && !free_.Reserve(1)) {
+  if (!bump_ && !ReserveRecords(1)) {
     *status = Status::kOutOfMemory;
     return true;
   }
   // Take the run: its chunks stop being free chunks of their own.
   for (Granules chunk = end; chunk < run_end;) {
     const Granules next = bounds_.NextStart(chunk + 1, run_end);
-    DropFree(chunk, segment->top);
+    Granules dropped;
+    const bool taken = DropFree(chunk, segment->top, &dropped);
+    MA_ASSERT(taken);
+    static_cast<void>(taken);
     bounds_.RemoveStart(chunk);
     chunk = next;
   }
