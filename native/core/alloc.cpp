@@ -25,11 +25,11 @@ Status Heap::Alloc(uint64_t bytes, uint64_t align, uintptr_t* address) {
     *address = AddressOf(pos);
     return Status::kOk;
   }
-  if (options_.strategy == Strategy::kBestFit && size < FreeTable::kSmallSizes && align <= granule() &&
-      free_.SmallHead(size) != kNoRecord) {
-    // Best fit's common case: a free chunk of exactly this size, taken whole (the most recently
-    // freed one: often a deferred chunk still in cache).
-    const Granules pos = free_.TakeSmallHead(size);
+  if (options_.strategy == Strategy::kBestFit && align <= granule() &&
+      ((size < kDeferredSizes && front_.Has(size)) || (size < FreeTable::kSmallSizes && free_.SmallHead(size) != kNoRecord))) {
+    // Best fit's common case: a free chunk of exactly this size, taken whole: the front end's most
+    // recently freed one (often still in cache), else the head of its bin.
+    const Granules pos = size < kDeferredSizes && front_.Has(size) ? front_.Pop(size) : free_.TakeSmallHead(size);
     bounds_.SetLive(pos);
     NoteLive(size);
     ++live_chunks_;
@@ -39,7 +39,7 @@ Status Heap::Alloc(uint64_t bytes, uint64_t align, uintptr_t* address) {
     return Status::kOk;
   }
   Granules pos;
-  status = AllocGranules(size, align > granule() ? align : 0, &pos);
+  status = AllocGranules(size, align > granule() ? align : 0, /*grows=*/false, &pos);
   if (status != Status::kOk) return status;
   ++allocs_;
   *address = AddressOf(pos);
@@ -55,25 +55,44 @@ Status Heap::AllocZeroed(uint64_t bytes, uint64_t align, uintptr_t* address) {
   return Status::kOk;
 }
 
-Status Heap::AllocGranules(Granules size, uint64_t align, Granules* pos) {
+Status Heap::AllocGranules(Granules size, uint64_t align, bool grows, Granules* pos) {
   // An aligned request searches for room to slide its start up to the boundary.
   const Granules worst_pad = align == 0 ? 0 : static_cast<Granules>((align >> granule_shift_) - 1);
   // The search's steps count once the allocation succeeds: a failed call leaves stats() as it was.
   uint64_t steps = 0;
-  uint32_t record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
-  if (record == kNoRecord && free_.deferred_count() != 0) {
+  uint32_t record = kNoRecord;
+  Granules deferred_fit = 0;  // a front-end size that fits, when best fit takes it
+  if (grows && options_.strategy == Strategy::kBestFit && options_.split) {
+    // A realloc that moves takes the smallest free chunk with room for one more growth by half
+    // above it, when there is one: growing buffers (x * 3/2) then grow in place next time.
+    // Measured (moves per replay, this rule off -> on, glibc): git-log-patch 3,728 -> 3,246
+    // (glibc 5,042), gcc-cc1-small 5,378 -> 4,217 (6,553), perl-text 13,593 -> 12,852 (12,879);
+    // utilization unchanged to two digits.
+    record = free_.BestFit(size + size / 2, &steps);
+  }
+  if (record == kNoRecord) {
+    record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
+    deferred_fit = DeferredFit(size + worst_pad, record, &steps);
+  }
+  if (record == kNoRecord && deferred_fit == 0 && !front_.empty()) {
     // Deferred chunks are merged before the wilderness is carved (or the heap grows): merged, they
     // may fit where no part of them did, and a free chunk is reused before new space is taken.
     SettleDeferred();
     record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
   }
-  if (record != kNoRecord) {
+  if (deferred_fit != 0) {
+    // A deferred chunk larger than the request: it gets a record and is split as any free chunk
+    // (room first for that record and the pieces', so that a call that fails has changed nothing).
+    if (!ReserveRecords(align == 0 ? 2 : 3)) return Status::kOutOfMemory;
+    const Granules at = front_.Pop(deferred_fit);
+    *pos = TakeFreeChunk(free_.Insert(at, deferred_fit), size, align, grows, /*deferred=*/true);
+  } else if (record != kNoRecord) {
     // A split leaves one piece free (an aligned split two): room for their records first, so
     // that a call that fails has changed nothing.
-    if (!free_.Reserve(align == 0 ? 1 : 2)) return Status::kOutOfMemory;
-    *pos = TakeFreeChunk(record, size, align);
+    if (!ReserveRecords(align == 0 ? 1 : 2)) return Status::kOutOfMemory;
+    *pos = TakeFreeChunk(record, size, align, grows, /*deferred=*/false);
   } else {
-    const Status status = TakeFromTop(size, align, pos);
+    const Status status = TakeFromTop(size, align, grows, pos);
     if (status != Status::kOk) return status;
   }
   search_steps_ += steps;
@@ -82,18 +101,17 @@ Status Heap::AllocGranules(Granules size, uint64_t align, Granules* pos) {
   return Status::kOk;
 }
 
-Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align) {
+Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align, bool grows, bool deferred) {
   const FreeRecord chunk = free_[record];
-  const bool was_deferred = chunk.deferred != 0;
-  if (was_deferred) Undefer(record);
   const Granules chunk_end = chunk.pos + chunk.size;
   const Granules pad = AlignmentPad(chunk.pos, align);
   const Granules room = chunk.size - pad;
+  MA_ASSERT(chunk.size >= pad + size && bounds_.IsFree(chunk.pos));
   const Granules taken = options_.split && room > size ? size : room;
   // The records of the pieces that stay free below and above the allocation.
   uint32_t below = kNoRecord, above = kNoRecord;
   Granules pos;
-  if (IsSmall(size, align) && room > size) {
+  if (!grows && IsSmall(size, align) && room > size) {
     // A small request takes the high end, so that small chunks gather apart from large ones and
     // large ones, freed together, merge into holes a larger request can use.
     pos = chunk_end - size;
@@ -125,7 +143,7 @@ Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align) {
     }
     NoteLive(taken);
   }
-  if (was_deferred) {
+  if (deferred) {
     // A deferred chunk may border other free chunks; the pieces it leaves must not.
     Segment& segment = *SegmentOf(pos);
     // Each drops its record first, so re-adding one cannot fail.
@@ -139,21 +157,21 @@ Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align) {
   return pos;
 }
 
-Status Heap::TakeFromTop(Granules size, uint64_t align, Granules* pos) {
+Status Heap::TakeFromTop(Granules size, uint64_t align, bool grows, Granules* pos) {
   const Granules worst_pad = align == 0 ? 0 : static_cast<Granules>((align >> granule_shift_) - 1);
   if (!TopHasRoom(size, align)) {
     // A small request needs room above it to take the high end: it grows the heap by up to a page,
     // even with growth 0 (the rest becomes a free chunk that the next requests split); a quarter
     // of the heap at most, so that a tiny heap does not hold a page for a few bytes.
     const Granules small_need = static_cast<Granules>(std::min(kSegregationRoom, heap_bytes_ >> 2) >> granule_shift_);
-    const Status status = GrowTop(IsSmall(size, align) && size < small_need ? small_need : size + worst_pad);
+    const Status status = GrowTop(!grows && IsSmall(size, align) && size < small_need ? small_need : size + worst_pad);
     if (status != Status::kOk) return status;
   }
   Segment& last = segments_.back();
   // Carving the wilderness may leave a free chunk below the allocation: its record is reserved
   // only now, so that a call the source refused has not grown the tables either.
-  const bool record_at_hand = free_.Reserve(1);
-  if (IsSmall(size, align) && last.end - last.top > size && record_at_hand) {
+  const bool record_at_hand = ReserveRecords(1);
+  if (!grows && IsSmall(size, align) && last.end - last.top > size && record_at_hand) {
     // The same for the wilderness: the small chunk takes its high end and the rest of it becomes
     // a free chunk that larger requests split from the bottom.
     const Granules rest = last.end - last.top - size;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "debug.h"
 #include "metadata_array.h"
 
 namespace ma {
@@ -32,6 +33,7 @@ class BoundaryMap {
 
   // A chunk now starts at `pos` (free or live).
   void AddStart(Granules pos, bool free) {
+    MA_ASSERT(pos < covered_);
     Word& word = words_[pos >> 6];
     const uint64_t bit = uint64_t{1} << (pos & 63);
     if (free) word.frees |= bit;
@@ -40,14 +42,22 @@ class BoundaryMap {
   }
   // No chunk starts at `pos` any more (it merged into the one below, or into the wilderness).
   void RemoveStart(Granules pos) {
+    MA_ASSERT(IsStart(pos));
     Word& word = words_[pos >> 6];
     const uint64_t bit = uint64_t{1} << (pos & 63);
     word.frees &= ~bit;
     word.starts &= ~bit;
     if (word.starts == 0) MarkWordEmpty(pos >> 6);
   }
-  void SetFree(Granules pos) { words_[pos >> 6].frees |= uint64_t{1} << (pos & 63); }
-  void SetLive(Granules pos) { words_[pos >> 6].frees &= ~(uint64_t{1} << (pos & 63)); }
+  // The free bit is set only where a chunk starts.
+  void SetFree(Granules pos) {
+    MA_ASSERT(IsStart(pos));
+    words_[pos >> 6].frees |= uint64_t{1} << (pos & 63);
+  }
+  void SetLive(Granules pos) {
+    MA_ASSERT(IsStart(pos));
+    words_[pos >> 6].frees &= ~(uint64_t{1} << (pos & 63));
+  }
 
   // The end of the chunk that starts at `pos`: the next start, or `limit` when none is below it.
   Granules EndOf(Granules pos, Granules limit) const {

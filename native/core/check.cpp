@@ -1,5 +1,6 @@
 // Inspection: the chunk listing and Check, which verifies every invariant the other files keep
 // and changes nothing.
+#include <algorithm>
 #include <cstdio>
 
 #include "heap.h"
@@ -22,9 +23,10 @@ void Heap::Chunks(std::vector<ChunkInfo>* out) const {
     for (Granules pos = segment.start; pos < segment.top;) {
       const Granules next = bounds_.NextStart(pos + 1, segment.top);
       const bool free = bounds_.IsFree(pos);
-      const uint32_t record = free ? free_.Lookup(pos) : kNoRecord;
+      // A free chunk without a record is one the front end holds (Check verifies that).
+      const bool deferred = free && !bump_ && free_.Lookup(pos) == kNoRecord;
       out->push_back(ChunkInfo{AddressOf(pos), static_cast<uint64_t>(next - pos) << granule_shift_, !free,
-                               !free && IsQuarantined(pos), record != kNoRecord && free_[record].deferred != 0});
+                               !free && IsQuarantined(pos), deferred});
       pos = next;
     }
   }
@@ -40,9 +42,35 @@ bool Heap::Check(std::string* problem) const {
     return false;
   };
   if (const char* summary_problem = bounds_.CheckSummaries()) return fail_plain(summary_problem);
-  uint64_t free_chunks = 0, live_granules = 0, live_chunks = 0, quarantined = 0, accounted = 0;
-  std::vector<uint32_t> deferred_per_size(kDeferredSizes, 0);
-  uint32_t deferred = 0;
+  // The front end by itself, then each chunk it holds: a free chunk of its stack's size, held once,
+  // without a record.
+  if (const char* front_problem = front_.CheckStacks()) return fail_plain(front_problem);
+  if (bump_ && !front_.empty()) return fail_plain("a bump heap holds deferred chunks");
+  std::vector<Granules> deferred_starts;
+  const char* deferred_problem = nullptr;
+  Granules deferred_problem_at = 0;
+  front_.ForEach([&](Granules pos, Granules size) {
+    deferred_starts.push_back(pos);
+    if (deferred_problem != nullptr) return;
+    const Segment* segment = pos < bounds_.covered() ? SegmentOf(pos) : nullptr;
+    if (segment == nullptr || !bounds_.IsStart(pos) || !bounds_.IsFree(pos) || bounds_.EndOf(pos, segment->top) - pos != size) {
+      deferred_problem = "a deferred entry is not a free chunk of its stack's size";
+    } else if (free_.Lookup(pos) != kNoRecord) {
+      deferred_problem = "a deferred chunk also has a record";
+    } else if (size >= defer_below_) {
+      deferred_problem = "a deferred chunk is larger than deferral allows";
+    }
+    if (deferred_problem != nullptr) deferred_problem_at = pos;
+  });
+  if (deferred_problem != nullptr) return fail(deferred_problem, deferred_problem_at);
+  std::sort(deferred_starts.begin(), deferred_starts.end());
+  const auto twice = std::adjacent_find(deferred_starts.begin(), deferred_starts.end());
+  if (twice != deferred_starts.end()) return fail("a chunk is deferred twice", *twice);
+  if (front_.count() > kDeferredTotal) return fail_plain("the deferred chunks exceed their bound or disagree with the deferred list");
+  for (Granules size = 0; size < kDeferredSizes; ++size) {
+    if (front_.count_of(size) > kDeferredPerSize) return fail_plain("the deferred chunks of one size exceed their bound or disagree with their count");
+  }
+  uint64_t free_chunks = 0, recorded_chunks = 0, live_granules = 0, live_chunks = 0, quarantined = 0, accounted = 0;
   uint64_t bump_granules = 0;
   for (size_t i = 0; i < segments_.size(); ++i) {
     const Segment& segment = segments_[i];
@@ -68,13 +96,12 @@ bool Heap::Check(std::string* problem) const {
         bump_granules += size;
       } else if (free) {
         const uint32_t record = free_.Lookup(pos);
-        if (record == kNoRecord) return fail("a free chunk has no record in the free table", pos);
-        if (free_[record].size != size) return fail("a free chunk's record disagrees with its size", pos);
-        is_deferred = free_[record].deferred != 0;
-        if (is_deferred) {
-          if (size >= defer_below_) return fail("a deferred chunk is larger than deferral allows", pos);
-          ++deferred_per_size[size];
-          ++deferred;
+        if (record == kNoRecord) {
+          is_deferred = std::binary_search(deferred_starts.begin(), deferred_starts.end(), pos);
+          if (!is_deferred) return fail("a free chunk has no record in the free table", pos);
+        } else {
+          if (free_[record].size != size) return fail("a free chunk's record disagrees with its size", pos);
+          ++recorded_chunks;
         }
         if (options_.coalesce && !bump_ && prev_free && !prev_deferred && !is_deferred) {
           return fail("two adjacent free chunks, neither deferred, while merging is on", pos);
@@ -98,17 +125,11 @@ bool Heap::Check(std::string* problem) const {
   if (bump_ && (free_chunks != bump_free_chunks_ || bump_granules != bump_free_granules_ || free_.count() != 0)) {
     return fail_plain("a bump heap's free chunks disagree with its counts");
   }
-  if (!bump_ && free_chunks != free_.count()) return fail_plain("the free table holds records of no free chunk");
+  if (!bump_ && recorded_chunks != free_.count()) return fail_plain("the free table holds records of no free chunk");
   if (live_granules != live_granules_ || live_chunks != live_chunks_) return fail_plain("live bytes or chunks disagree with the chunks in the heap");
   if (quarantined != quarantined_.size()) return fail_plain("a quarantined chunk is not a live chunk of the heap");
-  if (deferred != free_.deferred_count() || deferred > kDeferredTotal) return fail_plain("the deferred chunks exceed their bound or disagree with the deferred list");
-  for (uint32_t size = 0; size < kDeferredSizes; ++size) {
-    if (deferred_per_size[size] != free_.deferred_of_size(size) || deferred_per_size[size] > kDeferredPerSize) {
-      return fail_plain("the deferred chunks of one size exceed their bound or disagree with their count");
-    }
-  }
   if (const char* index_problem = free_.CheckIndexes(bounds_)) return fail_plain(index_problem);
-  accounted += (live_granules + (bump_ ? bump_free_granules_ : free_.bytes_in_granules())) << granule_shift_;
+  accounted += (live_granules + (bump_ ? bump_free_granules_ : free_.bytes_in_granules() + front_.granules())) << granule_shift_;
   if (accounted != heap_bytes_) return fail_plain("live, free, wilderness and padding bytes do not add up to the heap's bytes");
   return true;
 }

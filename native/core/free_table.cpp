@@ -19,8 +19,6 @@ void FreeTable::Clear() {
   small_summary_ = 0;
   large_heads_.Clear();
   by_page_.Fill(kNoRecord);
-  deferred_.Clear();
-  for (uint32_t& count : deferred_per_size_) count = 0;
 }
 
 bool FreeTable::Cover(Granules limit) {
@@ -28,8 +26,9 @@ bool FreeTable::Cover(Granules limit) {
   return pages <= by_page_.size() || by_page_.Resize(pages, kNoRecord);
 }
 
-bool FreeTable::ReserveMore(uint32_t inserts) {
-  if (!records_.Reserve(records_.size() + inserts)) return false;
+bool FreeTable::ReserveMore(uint32_t inserts, uint32_t held) {
+  // Vacant slots are taken first, so the records in use bound what the inserts need.
+  if (!records_.Reserve(size_t{count_} + inserts + held)) return false;
   return large_heads_.Reserve(inserts);
 }
 
@@ -37,7 +36,7 @@ bool FreeTable::ReserveMore(uint32_t inserts) {
 
 uint64_t FreeTable::metadata_bytes() const {
   return records_.bytes() + sizeof small_heads_ + sizeof small_words_ + large_heads_.metadata_bytes() +
-         by_page_.bytes() + deferred_.bytes();
+         by_page_.bytes();
 }
 
 // ---- bins ------------------------------------------------------------------------------------
@@ -75,13 +74,17 @@ void FreeTable::LinkIntoPage(uint32_t record) {
 
 void FreeTable::UnlinkFromPage(uint32_t record) {
   uint32_t* link = &by_page_[records_[record].pos >> 6];
-  while (*link != record) link = &records_[*link].page_next;
+  while (*link != record) {
+    MA_ASSERT(*link != kNoRecord);  // the record is on its page's chain
+    link = &records_[*link].page_next;
+  }
   *link = records_[record].page_next;
 }
 
 // ---- records ---------------------------------------------------------------------------------
 
 uint32_t FreeTable::Insert(Granules pos, Granules size) {
+  MA_ASSERT(size > 0 && (pos >> 6) < by_page_.size());
   uint32_t record;
   if (first_vacant_ != kNoRecord) {
     record = first_vacant_;
@@ -90,7 +93,7 @@ uint32_t FreeTable::Insert(Granules pos, Granules size) {
     record = static_cast<uint32_t>(records_.size());
     records_.PushBack(FreeRecord{});
   }
-  records_[record] = FreeRecord{pos, size, kNoRecord, kNoRecord, kNoRecord, 0};
+  records_[record] = FreeRecord{pos, size, kNoRecord, kNoRecord, kNoRecord};
   LinkIntoBin(record);
   LinkIntoPage(record);
   ++count_;
@@ -98,29 +101,8 @@ uint32_t FreeTable::Insert(Granules pos, Granules size) {
   return record;
 }
 
-void FreeTable::InsertDeferred(Granules pos, Granules size) {
-  uint32_t record = first_vacant_;
-  if (record != kNoRecord) {
-    first_vacant_ = records_[record].bin_next;
-  } else {
-    record = static_cast<uint32_t>(records_.size());
-    records_.PushBack(FreeRecord{});
-  }
-  const uint32_t head = small_heads_[size];
-  uint32_t& page_first = by_page_[pos >> 6];
-  deferred_.PushBack(record);
-  records_[record] = FreeRecord{pos, size, kNoRecord, head, page_first, static_cast<uint32_t>(deferred_.size())};
-  page_first = record;
-  if (head != kNoRecord) records_[head].bin_prev = record;
-  else MarkSmallOccupied(size);
-  small_heads_[size] = record;
-  ++deferred_per_size_[size];
-  ++count_;
-  granules_ += size;
-}
-
 void FreeTable::Remove(uint32_t record) {
-  if (records_[record].deferred != 0) ClearDeferred(record);
+  MA_ASSERT(records_[record].size != 0);
   UnlinkFromBin(record);
   UnlinkFromPage(record);
   FreeRecord& removed = records_[record];
@@ -134,7 +116,7 @@ void FreeTable::Remove(uint32_t record) {
 Granules FreeTable::TakeSmallHead(Granules size) {
   const uint32_t record = small_heads_[size];
   FreeRecord& taken = records_[record];
-  if (taken.deferred != 0) ClearDeferred(record);
+  MA_ASSERT(taken.size == size && taken.bin_prev == kNoRecord);
   small_heads_[size] = taken.bin_next;
   if (taken.bin_next != kNoRecord) records_[taken.bin_next].bin_prev = kNoRecord;
   else MarkSmallEmpty(size);
@@ -149,6 +131,7 @@ Granules FreeTable::TakeSmallHead(Granules size) {
 
 void FreeTable::Resize(uint32_t record, Granules size) {
   FreeRecord& resized = records_[record];
+  MA_ASSERT(resized.size != 0 && size > 0);
   if (resized.size == size) return;
   if (resized.size >= kSmallSizes && size >= kSmallSizes && resized.bin_prev == kNoRecord &&
       resized.bin_next == kNoRecord && large_heads_.Find(size) == SizeIndex::kNone) {
@@ -184,25 +167,6 @@ uint32_t FreeTable::Lookup(Granules pos) const {
     record = records_[record].page_next;
   }
   return kNoRecord;
-}
-
-// ---- the deferred list -----------------------------------------------------------------------
-
-void FreeTable::MarkDeferred(uint32_t record) {
-  deferred_.PushBack(record);
-  records_[record].deferred = static_cast<uint32_t>(deferred_.size());
-  ++deferred_per_size_[records_[record].size];
-}
-
-void FreeTable::ClearDeferred(uint32_t record) {
-  // Swap-remove: the last entry takes the cleared one's place.
-  const uint32_t index = records_[record].deferred - 1;
-  const uint32_t last = deferred_.back();
-  deferred_[index] = last;
-  records_[last].deferred = index + 1;
-  deferred_.PopBack();
-  records_[record].deferred = 0;
-  --deferred_per_size_[records_[record].size];
 }
 
 // ---- searches --------------------------------------------------------------------------------
@@ -290,7 +254,6 @@ const char* FreeTable::CheckIndexes(const BoundaryMap& bounds) const {
     if (head == SizeIndex::kNone) return "a large free chunk's size is not in the size index";
     if (const char* problem = walk_bin(checked.size, head)) return problem;
   }
-  uint32_t deferred = 0;
   for (uint32_t record = 0; record < records_.size(); ++record) {
     const FreeRecord& checked = records_[record];
     if (checked.size == 0) continue;
@@ -300,12 +263,7 @@ const char* FreeTable::CheckIndexes(const BoundaryMap& bounds) const {
     uint32_t found = by_page_[checked.pos >> 6];
     for (uint32_t hops = 0; found != kNoRecord && found != record && hops <= count_; ++hops) found = records_[found].page_next;
     if (found != record) return "a free record is not on its page's chain";
-    if (checked.deferred != 0) {
-      ++deferred;
-      if (checked.deferred > deferred_.size() || deferred_[checked.deferred - 1] != record) return "a deferred record's list entry disagrees with it";
-    }
   }
-  if (deferred != deferred_.size()) return "the deferred list holds records that are not deferred";
   return nullptr;
 }
 

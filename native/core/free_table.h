@@ -23,6 +23,7 @@
 #include <cstdint>
 
 #include "boundary_map.h"
+#include "debug.h"
 #include "metadata_array.h"
 #include "size_index.h"
 
@@ -36,7 +37,6 @@ struct FreeRecord {
   uint32_t bin_prev;   // previous record of the same size, kNoRecord at the list head
   uint32_t bin_next;   // next record of the same size (vacant slots: the next vacant slot)
   uint32_t page_next;  // next record whose chunk starts in the same 64-granule page
-  uint32_t deferred;   // 0: merged as usual; else 1 + its index in the deferred list
 };
 
 class FreeTable {
@@ -49,22 +49,14 @@ class FreeTable {
   // Extends the page map to positions [0, limit); false (nothing changed) without memory.
   bool Cover(Granules limit);
   // Room for `inserts` more records (and their sizes in the trie), so that the next that many
-  // Insert/Resize calls cannot fail; false (nothing changed) otherwise.
-  bool Reserve(uint32_t inserts) {
-    if (inserts == 1 && (first_vacant_ != kNoRecord || records_.size() < records_.capacity()) && large_heads_.HasRoom(1)) {
-      return true;
-    }
-    return ReserveMore(inserts);
+  // Insert/Resize calls cannot fail, and for `held` records beyond them (the heap keeps one for
+  // each deferred chunk); false (nothing changed) otherwise.
+  bool Reserve(uint32_t inserts, uint32_t held = 0) {
+    if (records_.capacity() - count_ >= size_t{inserts} + held && large_heads_.HasRoom(inserts)) return true;
+    return ReserveMore(inserts, held);
   }
 
   uint32_t Insert(Granules pos, Granules size);
-  // True when InsertDeferred of a small size cannot need memory: a record slot and a deferred-
-  // list entry are at hand.
-  bool HasRoomToDefer() const {
-    return (first_vacant_ != kNoRecord || records_.size() < records_.capacity()) && deferred_.size() < deferred_.capacity();
-  }
-  // Insert + MarkDeferred for a size below kDeferredSizes, when HasRoomToDefer: free's fast path.
-  void InsertDeferred(Granules pos, Granules size);
   void Remove(uint32_t record);
   // Best fit's exact hit: unlinks the head of small size `size` (not empty) and returns its start.
   Granules TakeSmallHead(Granules size);
@@ -72,10 +64,12 @@ class FreeTable {
   void Resize(uint32_t record, Granules size);
   // A new start and size for the record's chunk (a split that keeps the upper part free).
   void Move(uint32_t record, Granules pos, Granules size);
-  // The record of the free chunk starting at `pos`; it must exist.
+  // The record of the free chunk starting at `pos`, or kNoRecord when it has none (a deferred
+  // chunk, held by the heap's front end). The chain ends, so the walk cannot loop.
   uint32_t Find(Granules pos) const {
     uint32_t record = by_page_[pos >> 6];
-    while (records_[record].pos != pos) record = records_[record].page_next;
+    while (record != kNoRecord && records_[record].pos != pos) record = records_[record].page_next;
+    MA_ASSERT(record == kNoRecord || records_[record].size != 0);
     return record;
   }
   // The same, for Check and Chunks: kNoRecord when no record starts at `pos`.
@@ -97,16 +91,6 @@ class FreeTable {
   uint32_t Largest(uint64_t* steps) const;
   Granules LargestSize() const;
 
-  // The deferred list: free chunks kept unmerged on purpose (see Heap, "Deferred merging"), of
-  // sizes below kDeferredSizes. MarkDeferred needs room for one more, reserved first.
-  static constexpr uint32_t kDeferredSizes = 64;
-  bool ReserveDeferred(uint32_t most) { return most <= deferred_.capacity() || deferred_.Reserve(most); }
-  void MarkDeferred(uint32_t record);
-  void ClearDeferred(uint32_t record);
-  uint32_t deferred_count() const { return static_cast<uint32_t>(deferred_.size()); }
-  uint32_t deferred_of_size(Granules size) const { return deferred_per_size_[size]; }
-  uint32_t deferred_at(uint32_t i) const { return deferred_[i]; }
-
   const FreeRecord& operator[](uint32_t record) const { return records_[record]; }
   uint32_t slots() const { return static_cast<uint32_t>(records_.size()); }  // in use + vacant
   uint32_t count() const { return count_; }
@@ -120,7 +104,7 @@ class FreeTable {
  private:
   friend class HeapInspector;  // test/native/check_catches_corruption.cpp
 
-  bool ReserveMore(uint32_t inserts);
+  bool ReserveMore(uint32_t inserts, uint32_t held);
   uint32_t BestFitLarger(Granules size, uint64_t* steps) const;
   uint32_t Head(Granules size) const { return size < kSmallSizes ? small_heads_[size] : large_heads_.Find(size); }
   void SetHead(Granules size, uint32_t record) {
@@ -156,8 +140,6 @@ class FreeTable {
   SizeIndex large_heads_;                 // large size -> its list head
 
   MetadataArray<uint32_t> by_page_;       // first record of each 64-granule page, kNoRecord
-  MetadataArray<uint32_t> deferred_;      // records kept unmerged on purpose
-  uint32_t deferred_per_size_[kDeferredSizes];  // how many of deferred_ have each size
 };
 
 }  // namespace ma

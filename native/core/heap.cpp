@@ -88,29 +88,6 @@ bool Heap::SegmentBounds(uintptr_t address, uintptr_t* low, uintptr_t* high) con
   return true;
 }
 
-Status Heap::FindLive(uintptr_t address, Segment** segment, Granules* pos, Granules* size) {
-  // The hot path of every free: one subtraction, one segment, one word of bits.
-  if (segments_.empty()) return Status::kInvalidPointer;
-  const uintptr_t offset = address - base_address_;  // wraps below the base: then far too large
-  if ((offset & (granule() - 1)) != 0) return Status::kInvalidPointer;
-  const uint64_t position = offset >> granule_shift_;
-  Segment* holder = &segments_.back();
-  if (position - holder->start >= static_cast<uint64_t>(holder->top - holder->start)) {
-    // Below the last segment (or not in the heap at all).
-    if (position >= holder->start) return Status::kInvalidPointer;
-    holder = SegmentOf(static_cast<Granules>(position));
-    if (holder == nullptr) return Status::kInvalidPointer;
-  }
-  const Granules start = static_cast<Granules>(position);
-  if (!bounds_.IsStart(start)) return Status::kInvalidPointer;
-  // A free chunk, or a quarantined one, was freed by its owner already.
-  if (bounds_.IsFree(start) || (!quarantined_.empty() && IsQuarantined(start))) return Status::kDoubleFree;
-  *segment = holder;
-  *pos = start;
-  *size = bounds_.EndOf(start, holder->top) - start;
-  return Status::kOk;
-}
-
 bool Heap::IsQuarantined(Granules pos) const {
   for (size_t i = 0; i < quarantined_.size(); ++i) {
     if (quarantined_[i] == pos) return true;
@@ -168,14 +145,14 @@ HeapStats Heap::Stats() const {
   stats.live_bytes = live_granules_ << granule_shift_;
   stats.live_chunks = live_chunks_;
   stats.peak_live_bytes = peak_live_granules_ << granule_shift_;
-  stats.free_bytes = (bump_ ? bump_free_granules_ : free_.bytes_in_granules()) << granule_shift_;
-  stats.free_chunks = bump_ ? bump_free_chunks_ : free_.count();
-  stats.largest_free_chunk = static_cast<uint64_t>(bump_ ? LargestBumpFree() : free_.LargestSize()) << granule_shift_;
+  stats.free_bytes = (bump_ ? bump_free_granules_ : free_.bytes_in_granules() + front_.granules()) << granule_shift_;
+  stats.free_chunks = bump_ ? bump_free_chunks_ : free_.count() + front_.count();
+  stats.largest_free_chunk = static_cast<uint64_t>(bump_ ? LargestBumpFree() : std::max(free_.LargestSize(), front_.Largest())) << granule_shift_;
   for (size_t i = 0; i < segments_.size(); ++i) {
     stats.top_bytes += static_cast<uint64_t>(segments_[i].end - segments_[i].top) << granule_shift_;
   }
-  stats.deferred_chunks = free_.deferred_count();
-  stats.metadata_bytes = bounds_.metadata_bytes() + free_.metadata_bytes() + segments_.bytes() + quarantined_.bytes();
+  stats.deferred_chunks = front_.count();
+  stats.metadata_bytes = bounds_.metadata_bytes() + free_.metadata_bytes() + front_.metadata_bytes() + segments_.bytes() + quarantined_.bytes();
   stats.allocs = allocs_;
   stats.frees = frees_;
   stats.reallocs = reallocs_;

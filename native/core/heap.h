@@ -17,11 +17,13 @@
 // realloc.cpp, segment.cpp (growing, trimming, emptying) and check.cpp (Check, Chunks).
 //
 // Deferred merging (best-fit only, coalescing on): a freed chunk of fewer than
-// kDeferredSizes granules is kept unmerged, as a free chunk in its exact-size bin, so that the
-// next request of its size takes it back without a merge and a re-split (as glibc's tcache does).
-// At most kDeferredPerSize chunks of a size and kDeferredTotal in all are deferred; every
-// deferred chunk is merged before the heap grows or fails for lack of a fitting chunk, and on
-// Trim() and FreeAll(). Only a deferred chunk may border another free chunk or the wilderness.
+// kDeferredSizes granules is kept unmerged in the front end (front_end.h: per-size stacks, no
+// record), so that the next request of its size pops it back without a merge and a re-split (as
+// glibc's tcache does). Best fit consults the front end before the bins, and weighs its smallest
+// fitting size against theirs, so its placement rule holds. At most kDeferredPerSize chunks of a
+// size and kDeferredTotal in all are deferred; every deferred chunk is merged before the heap
+// grows or fails for lack of a fitting chunk, and on Trim() and FreeAll(). Only a deferred chunk
+// may border another free chunk or the wilderness.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,7 @@
 #include "boundary_map.h"
 #include "fit.h"
 #include "free_table.h"
+#include "front_end.h"
 #include "memory_source.h"
 #include "metadata_array.h"
 #include "status.h"
@@ -41,7 +44,7 @@ constexpr uint64_t kNeverTrim = UINT64_MAX;
 constexpr uint64_t kMaxAlign = uint64_t{1} << 20;
 
 // Deferred merging's bounds (see above): sizes below this many granules are deferred...
-constexpr uint32_t kDeferredSizes = FreeTable::kDeferredSizes;
+constexpr uint32_t kDeferredSizes = FrontEnd::kSizes;
 // ...at most this many chunks of one size, and this many in all.
 // Programs free in bursts of one size (a list, a string table), so the per-size bound is high;
 // the total bounds the records deferred chunks cost. Measured on the real-program traces
@@ -52,6 +55,11 @@ constexpr uint32_t kDeferredPerSize = 1024;
 constexpr uint32_t kDeferredTotal = 4096;
 // ...and only chunks below this many bytes, whatever the granule.
 constexpr uint32_t kDeferredBytes = 1024;
+// A merge or a realloc that meets a deferred chunk takes it only when it is among the this many
+// most recent of its size (the front end finds chunks by size, not by address); otherwise it stays
+// deferred until the front end settles. Walking whole stacks cost python3-json 12% of its
+// instructions in FrontEnd::Remove.
+constexpr uint32_t kDeferredNear = 16;
 
 struct HeapOptions {
   SourceKind source = SourceKind::kBrk;
@@ -156,7 +164,28 @@ class Heap {
   const Segment* SegmentOf(Granules pos) const { return const_cast<Heap*>(this)->SegmentOf(pos); }
   bool IsLast(const Segment& segment) const { return &segment == &segments_[segments_.size() - 1]; }
   // kOk with the chunk's segment and size when `address` starts a live chunk that is the user's.
-  Status FindLive(uintptr_t address, Segment** segment, Granules* pos, Granules* size);
+  // The hot path of every free: one subtraction, one segment, one word of bits.
+  Status FindLive(uintptr_t address, Segment** segment, Granules* pos, Granules* size) {
+    if (segments_.empty()) return Status::kInvalidPointer;
+    const uintptr_t offset = address - base_address_;  // wraps below the base: then far too large
+    if ((offset & (granule() - 1)) != 0) return Status::kInvalidPointer;
+    const uint64_t position = offset >> granule_shift_;
+    Segment* holder = &segments_.back();
+    if (position - holder->start >= static_cast<uint64_t>(holder->top - holder->start)) {
+      // Below the last segment (or not in the heap at all).
+      if (position >= holder->start) return Status::kInvalidPointer;
+      holder = SegmentOf(static_cast<Granules>(position));
+      if (holder == nullptr) return Status::kInvalidPointer;
+    }
+    const Granules start = static_cast<Granules>(position);
+    if (!bounds_.IsStart(start)) return Status::kInvalidPointer;
+    // A free chunk, or a quarantined one, was freed by its owner already.
+    if (bounds_.IsFree(start) || (!quarantined_.empty() && IsQuarantined(start))) return Status::kDoubleFree;
+    *segment = holder;
+    *pos = start;
+    *size = bounds_.EndOf(start, holder->top) - start;
+    return Status::kOk;
+  }
   bool IsQuarantined(Granules pos) const;
   Granules AlignmentPad(Granules pos, uint64_t align) const;
   void NoteLive(int64_t granules);
@@ -164,9 +193,21 @@ class Heap {
   Granules LargestBumpFree() const;  // a walk: stats() only
 
   // ---- alloc.cpp
-  Status AllocGranules(Granules size, uint64_t align, Granules* pos);
-  Granules TakeFreeChunk(uint32_t record, Granules size, uint64_t align);
-  Status TakeFromTop(Granules size, uint64_t align, Granules* pos);
+  // `grows`: the chunk is a realloc's new home; it takes the low end of the free space it splits,
+  // never the high end a small request takes, so that it can grow again in place.
+  Status AllocGranules(Granules size, uint64_t align, bool grows, Granules* pos);
+  // The front end's smallest size that fits `size` when it is no larger than the record's (ties go
+  // to the front end: its chunk was freed last), else 0.
+  Granules DeferredFit(Granules size, uint32_t record, uint64_t* steps) const {
+    if (front_.empty()) return 0;
+    ++*steps;
+    const Granules fit = front_.SmallestAtLeast(size);
+    return fit != 0 && (record == kNoRecord || fit <= free_[record].size) ? fit : 0;
+  }
+  // `deferred`: the chunk came from the front end, so the pieces it leaves may border free chunks
+  // and are merged.
+  Granules TakeFreeChunk(uint32_t record, Granules size, uint64_t align, bool grows, bool deferred);
+  Status TakeFromTop(Granules size, uint64_t align, bool grows, Granules* pos);
   bool TopHasRoom(Granules size, uint64_t align) const {
     if (segments_.empty()) return false;
     const Segment& last = segments_.back();
@@ -175,10 +216,36 @@ class Heap {
   // Segregation splits free space, so it needs splitting on; bump never reuses what it splits.
   bool IsSmall(Granules size, uint64_t align) const { return size <= small_granules_ && align == 0; }
 
+  // ---- realloc.cpp
+  Status Shrink(Segment& segment, Granules pos, Granules old, Granules size);
+  // True when the chunk grew in place to `size` (*status kOk) or could have but a record could not
+  // be reserved (*status kOutOfMemory); false when it must move. *segment follows a segment table
+  // that growth moved.
+  bool GrowInPlace(Segment** segment, Granules pos, Granules old, Granules size, Status* status);
+  Status MoveTo(Granules pos, Granules old, Granules size, Granules* moved_to);
+
   // ---- free.cpp
-  Status FreeChunk(uintptr_t address);  // Free's general path
-  // Frees the live chunk [pos, pos + size): deferred, or merged with its free neighbours.
-  void ReleaseChunk(Segment& segment, Granules pos, Granules size);
+  // Frees the live chunk [pos, pos + size) that FindLive found: every free goes this way.
+  Status FreeLive(Segment& segment, Granules pos, Granules size);
+  // The one rule for a release: whether it is deferred, and room for what it needs (a deferral's
+  // entry, or a record for a chunk that may stay free). False, nothing changed, without memory.
+  bool ReserveRelease(Granules size, bool* defer) {
+    *defer = CanDefer(size);
+    return *defer || bump_ || ReserveRecords(1);
+  }
+  // Room for `inserts` more records, beyond one kept for every deferred chunk: settling the front
+  // end (before growth or failure) then never grows the free table, so a call that fails has not.
+  bool ReserveRecords(uint32_t inserts) { return free_.Reserve(inserts, front_.count()); }
+  // The counters of a freed chunk, in one place.
+  void NoteFreed(Granules size) {
+    MA_ASSERT(live_chunks_ > 0 && live_granules_ >= size);
+    --live_chunks_;
+    ++frees_;
+    live_granules_ -= size;
+  }
+  // Releases the chunk [pos, pos + size), no longer counted live, with ReserveRelease's room:
+  // deferred, or merged with its free neighbours.
+  void ReleaseChunk(Segment& segment, Granules pos, Granules size, bool defer);
   // Bump's release: no merging but the roll-back of its top (the caller decides whether to trim).
   void ReleaseBump(Segment& segment, Granules pos, Granules size);
   // Makes the chunk start [pos, pos + size) (live, or free with its record already dropped) one
@@ -194,13 +261,17 @@ class Heap {
     ++bump_free_chunks_;
     bump_free_granules_ += size;
   }
-  // Forgets the free chunk at `pos` (its bits stay as they are); returns its size.
-  Granules DropFree(Granules pos, Granules limit);
+  // Forgets the free chunk at `pos` (its bits stay as they are) and sets *size: a recorded one, or
+  // a deferred one among the kDeferredNear most recent of its size; false (nothing changed) for
+  // another deferred chunk, which stays deferred (merged when the front end settles).
+  bool DropFree(Granules pos, Granules limit, Granules* size);
+  // Whether DropFree would take the free chunk at `pos`.
+  bool CanDropFree(Granules pos, Granules limit) const;
+  // Deferral's bounds (see the file comment), and room for the entry.
   bool CanDefer(Granules size) {
-    return size < defer_below_ && free_.deferred_of_size(size) < kDeferredPerSize &&
-           free_.deferred_count() < kDeferredTotal && free_.ReserveDeferred(free_.deferred_count() + 1);
+    return size < defer_below_ && front_.count_of(size) < kDeferredPerSize && front_.count() < kDeferredTotal &&
+           front_.Reserve() && free_.Reserve(0, front_.count() + 1);
   }
-  void Undefer(uint32_t record) { free_.ClearDeferred(record); }
   // Merges every deferred chunk with its free neighbours (false: no memory for the records).
   bool SettleDeferred();
 
@@ -224,6 +295,7 @@ class Heap {
   MetadataArray<Segment> segments_;  // in address order
   BoundaryMap bounds_;
   FreeTable free_;
+  FrontEnd front_;                 // the deferred chunks (best fit only)
   MetadataArray<Granules> quarantined_;  // starts of quarantined chunks, unordered (rare)
   Granules rover_ = 0;             // next fit's roving position
   uint64_t trim_threshold_;        // options_.trim_threshold, raised after each trim-then-grow

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "debug.h"
+
 namespace ma {
 
 constexpr size_t kMetadataPage = 4096;
@@ -31,8 +33,14 @@ class MetadataArray {
   MetadataArray(const MetadataArray&) = delete;
   MetadataArray& operator=(const MetadataArray&) = delete;
 
-  T& operator[](size_t i) { return data_[i]; }
-  const T& operator[](size_t i) const { return data_[i]; }
+  T& operator[](size_t i) {
+    MA_ASSERT(i < size_);
+    return data_[i];
+  }
+  const T& operator[](size_t i) const {
+    MA_ASSERT(i < size_);
+    return data_[i];
+  }
   T* data() { return data_; }
   const T* data() const { return data_; }
   size_t size() const { return size_; }
@@ -55,10 +63,22 @@ class MetadataArray {
     return true;
   }
   // Only within the reserved capacity: callers reserve first, then commit.
-  void PushBack(const T& value) { data_[size_++] = value; }
-  void PopBack() { --size_; }
-  T& back() { return data_[size_ - 1]; }
-  const T& back() const { return data_[size_ - 1]; }
+  void PushBack(const T& value) {
+    MA_ASSERT(size_ < capacity_);
+    data_[size_++] = value;
+  }
+  void PopBack() {
+    MA_ASSERT(size_ > 0);
+    --size_;
+  }
+  T& back() {
+    MA_ASSERT(size_ > 0);
+    return data_[size_ - 1];
+  }
+  const T& back() const {
+    MA_ASSERT(size_ > 0);
+    return data_[size_ - 1];
+  }
   T* begin() { return data_; }
   T* end() { return data_ + size_; }
   const T* begin() const { return data_; }

@@ -1,4 +1,6 @@
-// Realloc: shrink in place, grow into the free chunk above or the wilderness, else move. And
+// Realloc in three paths: Shrink (in place, the tail freed), GrowInPlace (into the free chunks
+// above, deferred ones included, and into the wilderness when they reach it), and MoveTo (a new
+// chunk placed where it can grow again, the bytes copied, the old chunk freed). And
 // MoveAndQuarantine, the move the addon needs when a view of the old chunk escaped it.
 #include <algorithm>
 #include <cstring>
@@ -16,71 +18,108 @@ Status Heap::Realloc(uintptr_t address, uint64_t bytes, uintptr_t* new_address) 
   status = ToGranules(bytes, &size);
   if (status != Status::kOk) return status;
   *new_address = address;
-  // Every branch below may leave one piece free: each reserves its record before changing anything.
-
+  // Every path may leave one piece free: each reserves its record before changing anything.
   if (size <= old) {
-    if (options_.split && size < old) {
-      if (!free_.Reserve(1)) return Status::kOutOfMemory;
-      // Cut the tail off as a chunk of its own and free it as any free would.
-      bounds_.AddStart(pos + size, false);
-      live_granules_ -= old - size;
-      ReleaseChunk(*segment, pos + size, old - size);
-    }
-    ++reallocs_;
-    return Status::kOk;
+    status = Shrink(*segment, pos, old, size);
+  } else if (GrowInPlace(&segment, pos, old, size, &status)) {
+    // grown, or failed for lack of a record: status says which
+  } else {
+    Granules moved_to;
+    status = MoveTo(pos, old, size, &moved_to);
+    if (status == Status::kOk) *new_address = AddressOf(moved_to);
   }
+  if (status == Status::kOk) ++reallocs_;
+  return status;
+}
 
-  const Granules extra = size - old;
+Status Heap::Shrink(Segment& segment, Granules pos, Granules old, Granules size) {
+  if (!options_.split || size == old) return Status::kOk;
+  bool defer;
+  if (!ReserveRelease(old - size, &defer)) return Status::kOutOfMemory;
+  // The tail becomes a chunk of its own and is released as any free would.
+  bounds_.AddStart(pos + size, false);
+  live_granules_ -= old - size;
+  ReleaseChunk(segment, pos + size, old - size, defer);
+  return Status::kOk;
+}
+
+bool Heap::GrowInPlace(Segment** segment_io, Granules pos, Granules old, Granules size, Status* status) {
+  Segment* segment = *segment_io;
   const Granules end = pos + old;
-  if (IsLast(*segment) && end == segment->top) {
-    const size_t index = static_cast<size_t>(segment - segments_.data());
-    if (segment->end - segment->top < extra) GrowTop(extra);  // on failure, the move below says why
-    segment = &segments_[index];  // growth may have moved the segment table
-    if (IsLast(*segment) && segment->end - segment->top >= extra) {
-      segment->top += extra;
-      NoteLive(extra);
-      ++reallocs_;
-      return Status::kOk;
-    }
-  } else if (end < segment->top && bounds_.IsFree(end)) {
-    const Granules upper_size = bounds_.NextStart(end + 1, segment->top) - end;
-    const Granules joined = old + upper_size;
-    if (joined >= size) {
-      if (!free_.Reserve(1)) return Status::kOutOfMemory;
-      DropFree(end, segment->top);
-      bounds_.RemoveStart(end);
-      const Granules taken = options_.split && joined > size ? size : joined;
-      NoteLive(taken - old);
-      if (taken < joined) {
-        // What is left above stays free; it borders what the free chunk bordered.
-        bounds_.AddStart(pos + taken, false);
-        if (options_.coalesce && !bump_) {
-          Merge(*segment, pos + taken, joined - taken);
-        } else {
-          bounds_.SetFree(pos + taken);
-          AddFree(pos + taken, joined - taken);
-        }
-      }
-      ++reallocs_;
-      return Status::kOk;
-    }
+  // The free chunks right above. With merging on they form a run (deferred chunks may border free
+  // ones) that the chunk may take whole; with merging off only the first is its neighbour to take.
+  Granules run_end = end;
+  while (run_end < segment->top && bounds_.IsFree(run_end) && run_end - pos < size && CanDropFree(run_end, segment->top)) {
+    run_end = bounds_.NextStart(run_end + 1, segment->top);
+    if (!options_.coalesce) break;
   }
+  const bool reaches_top = IsLast(*segment) && run_end == segment->top && (run_end == end || options_.coalesce);
+  if (run_end - pos < size && !reaches_top) return false;
+  if (!bump_ && !ReserveRecords(1)) {
+    *status = Status::kOutOfMemory;
+    return true;
+  }
+  // Take the run: its chunks stop being free chunks of their own.
+  for (Granules chunk = end; chunk < run_end;) {
+    const Granules next = bounds_.NextStart(chunk + 1, run_end);
+    Granules dropped;
+    const bool taken = DropFree(chunk, segment->top, &dropped);
+    MA_ASSERT(taken);
+    static_cast<void>(taken);
+    bounds_.RemoveStart(chunk);
+    chunk = next;
+  }
+  if (run_end - pos >= size) {
+    const Granules joined = run_end - pos;
+    const Granules taken = options_.split && joined > size ? size : joined;
+    NoteLive(taken - old);
+    if (taken < joined) {
+      // What is left above stays free; it borders what the run bordered.
+      bounds_.AddStart(pos + taken, false);
+      if (options_.coalesce && !bump_) {
+        Merge(*segment, pos + taken, joined - taken);
+      } else {
+        bounds_.SetFree(pos + taken);
+        AddFree(pos + taken, joined - taken);
+      }
+    }
+    *status = Status::kOk;
+    return true;
+  }
+  // The run reached the wilderness: it is wilderness now (as a settle would have made it), and the
+  // chunk grows into it, moving the source's end when it is short.
+  segment->top = end;
+  const Granules extra = size - old;
+  if (segment->end - segment->top < extra) {
+    const size_t index = static_cast<size_t>(segment - segments_.data());
+    GrowTop(extra);  // on failure the move says why
+    segment = &segments_[index];  // growth may have moved the segment table
+    *segment_io = segment;
+    if (!IsLast(*segment) || segment->end - segment->top < extra) return false;
+  }
+  segment->top += extra;
+  NoteLive(extra);
+  *status = Status::kOk;
+  return true;
+}
 
-  Granules moved_to;
-  status = AllocGranules(size, 0, &moved_to);
+Status Heap::MoveTo(Granules pos, Granules old, Granules size, Granules* moved_to) {
+  // A chunk that grew once grows again (strbuf-style buffers grow by half, many times): it is
+  // placed at the low end of the free space it takes, so that the rest stays above it for its
+  // next growth, never segregated to the high end as a small request would be.
+  const Status status = AllocGranules(size, 0, /*grows=*/true, moved_to);
   if (status != Status::kOk) return status;
   // Freeing the old chunk may need a record: reserved only now, so that a realloc the source
   // refused has not grown the tables. If even a page for the record cannot be mapped, the move
   // cannot finish: the old chunk stays the user's, and the new one stays allocated (giving it back
   // could need a record too) — a leak of one chunk, only when the system has no page left.
-  if (!free_.Reserve(1)) return Status::kOutOfMemory;
-  std::memcpy(reinterpret_cast<void*>(AddressOf(moved_to)), reinterpret_cast<const void*>(address),
+  bool defer;
+  if (!ReserveRelease(old, &defer)) return Status::kOutOfMemory;
+  std::memcpy(reinterpret_cast<void*>(AddressOf(*moved_to)), reinterpret_cast<const void*>(AddressOf(pos)),
               static_cast<size_t>(old) << granule_shift_);
-  --live_chunks_;
-  live_granules_ -= old;
-  ReleaseChunk(*SegmentOf(pos), pos, old);
-  ++reallocs_;
-  *new_address = AddressOf(moved_to);
+  NoteFreed(old);
+  --frees_;  // a realloc, not a free
+  ReleaseChunk(*SegmentOf(pos), pos, old, defer);
   return Status::kOk;
 }
 

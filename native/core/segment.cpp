@@ -49,7 +49,7 @@ Status Heap::GrowTop(Granules needed) {
   const uint64_t end = (extension.end - base) >> granule_shift_;
   if (end > kMaxPosition || !CoverPositions(static_cast<Granules>(end))) return give_back();
   // A new segment needs a slot in the table, and turns the old wilderness into a free chunk.
-  if (!extension.contiguous && (!segments_.Reserve(segments_.size() + 1) || !free_.Reserve(1))) return give_back();
+  if (!extension.contiguous && (!segments_.Reserve(segments_.size() + 1) || !ReserveRecords(1))) return give_back();
   last = segments_.empty() ? nullptr : &segments_.back();
 
   if (extension.contiguous) {
@@ -85,8 +85,9 @@ Status Heap::GrowTop(Granules needed) {
 void Heap::AbsorbFreeTailIntoTop(Segment* segment) {
   if (!options_.coalesce || segment->top == segment->start) return;
   const Granules tail = bounds_.PrevStart(segment->top, segment->start);
-  if (!bounds_.IsFree(tail)) return;
-  DropFree(tail, segment->top);
+  Granules size;
+  // (A deferred tail left by a settle that ran out of memory stays a chunk.)
+  if (!bounds_.IsFree(tail) || !DropFree(tail, segment->top, &size)) return;
   bounds_.RemoveStart(tail);
   segment->top = tail;
 }
@@ -146,7 +147,7 @@ void Heap::FreeAll() {
     for (size_t i = 0; i < segments_.size(); ++i) {
       Segment& segment = segments_[i];
       for (Granules pos = segment.start; pos < segment.top; pos = bounds_.NextStart(pos + 1, segment.top)) {
-        if (bounds_.IsFree(pos) || IsQuarantined(pos) || !free_.Reserve(1)) continue;
+        if (bounds_.IsFree(pos) || IsQuarantined(pos) || !ReserveRecords(1)) continue;
         const Granules size = bounds_.NextStart(pos + 1, segment.top) - pos;
         --live_chunks_;
         live_granules_ -= size;
@@ -158,6 +159,7 @@ void Heap::FreeAll() {
   }
   bounds_.Clear();
   free_.Clear();
+  front_.Clear();
   bump_free_chunks_ = 0;
   bump_free_granules_ = 0;
   live_granules_ = 0;
@@ -168,7 +170,7 @@ void Heap::FreeAll() {
     segment.top = segment.start;
     // Only the last segment has wilderness; an older one becomes one free chunk. (The records
     // kept their capacity through Clear, and an older segment had its free chunk before.)
-    if (i + 1 < segments_.size() && segment.end > segment.start && free_.Reserve(1)) {
+    if (i + 1 < segments_.size() && segment.end > segment.start && ReserveRecords(1)) {
       bounds_.AddStart(segment.start, true);
       AddFree(segment.start, segment.end - segment.start);
       segment.top = segment.end;

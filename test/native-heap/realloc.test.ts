@@ -353,3 +353,88 @@ describe('realloc that moves', () => {
     heap.check()
   })
 })
+
+describe('realloc that grows where it can grow again (best fit)', () => {
+  it('grows through a deferred chunk and the free chunk it borders', () => {
+    const heap = heapWith()
+    const a = heap.alloc(64)
+    fill(a, 13)
+    const d = heap.raw.alloc(48)
+    const f = heap.raw.alloc(2048)
+    heap.raw.alloc(16)
+    heap.raw.free(f) // merged at once (too large to defer)
+    heap.raw.free(d) // deferred beside it
+    expect(layout(heap, a.address).slice(0, 3)).toEqual([
+      [0, 64, 'live'],
+      [64, 48, 'deferred'],
+      [112, 2048, 'free'],
+    ])
+    const b = heap.realloc(a, 1024)
+    expect(b.address).toBe(a.address)
+    expectPattern(b, 13, 64)
+    expect(layout(heap, a.address)).toEqual([
+      [0, 1024, 'live'],
+      [1024, 64 + 48 + 2048 - 1024, 'free'],
+      [2160, 16, 'live'],
+    ])
+    expect(coreStats(heap)).toMatchObject({ deferredChunks: 0, reallocs: 1 })
+    heap.check()
+  })
+
+  it('grows through deferred chunks that reach the wilderness, and into it', () => {
+    const heap = heapWith()
+    const a = heap.alloc(64)
+    fill(a, 14)
+    const d1 = heap.raw.alloc(32)
+    const d2 = heap.raw.alloc(48)
+    heap.raw.free(d1)
+    heap.raw.free(d2) // both deferred; d2 borders the wilderness
+    expect(layout(heap, a.address)).toEqual([
+      [0, 64, 'live'],
+      [64, 32, 'deferred'],
+      [96, 48, 'deferred'],
+    ])
+    const b = heap.realloc(a, 4096)
+    expect(b.address).toBe(a.address)
+    expectPattern(b, 14, 64)
+    expect(layout(heap, a.address)).toEqual([[0, 4096, 'live']])
+    expect(coreStats(heap)).toMatchObject({ deferredChunks: 0, freeChunks: 0, topBytes: GROWTH - 4096, brkCalls: 1 })
+    heap.check()
+  })
+
+  it('a move takes the smallest free chunk with room for one more growth by half, and grows into that room next', () => {
+    const heap = heapWith()
+    const a = heap.alloc(1024)
+    fill(a, 15)
+    heap.raw.alloc(16)
+    const exact = heap.raw.alloc(2048)
+    heap.raw.alloc(16)
+    const roomy = heap.raw.alloc(4096)
+    heap.raw.alloc(16)
+    heap.raw.free(exact)
+    heap.raw.free(roomy)
+    // 2048 fits exactly, but leaves no room: the 4096 chunk has room for 2048 * 3/2.
+    const b = heap.realloc(a, 2048)
+    expect(b.address).toBe(roomy)
+    expectPattern(b, 15, 1024)
+    fill(b, 16)
+    const c = heap.realloc(b, 3072)
+    expect(c.address).toBe(roomy)
+    expectPattern(c, 16, 2048)
+    heap.check()
+  })
+
+  it('other strategies move by their own rule: first fit takes the lowest chunk that fits', () => {
+    const heap = heapWith({ strategy: 'first-fit' })
+    const a = heap.raw.alloc(1024)
+    heap.raw.alloc(16)
+    const exact = heap.raw.alloc(2048)
+    heap.raw.alloc(16)
+    const roomy = heap.raw.alloc(4096)
+    heap.raw.alloc(16)
+    heap.raw.free(exact)
+    heap.raw.free(roomy)
+    expect(heap.raw.realloc(a, 2048)).toBe(exact)
+    heap.check()
+  })
+})

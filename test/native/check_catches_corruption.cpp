@@ -30,6 +30,13 @@ class HeapInspector {
   static uint64_t& small_summary(Heap& heap) { return heap.free_.small_summary_; }
   static uint32_t& page_first(Heap& heap, Granules pos) { return heap.free_.by_page_[pos >> 6]; }
   static uint64_t& table_granules(Heap& heap) { return heap.free_.granules_; }
+  static FrontEnd& front(Heap& heap) { return heap.front_; }
+  // The position held by the top entry of the front end's stack of `size`.
+  static Granules& front_top(Heap& heap, Granules size) { return heap.front_.entries_[heap.front_.heads_[size]].pos; }
+  static uint32_t& front_top_next(Heap& heap, Granules size) { return heap.front_.entries_[heap.front_.heads_[size]].next; }
+  static uint32_t front_head(Heap& heap, Granules size) { return heap.front_.heads_[size]; }
+  static uint32_t& front_count(Heap& heap, Granules size) { return heap.front_.counts_[size]; }
+  static uint64_t& front_occupied(Heap& heap) { return heap.front_.occupied_; }
 };
 
 }  // namespace ma
@@ -56,7 +63,8 @@ uintptr_t Alloc(Heap& heap, uint64_t bytes) {
   return address;
 }
 
-// live a (48) | free b (64, merged: best-fit-linear never defers) | live c (32) | deferred d (16, best-fit) | live e
+// live a (48) | free b (64: merged with best-fit-linear, which never defers; deferred with best-fit)
+// | live c (32) | free d (16: deferred with best-fit) | live e
 void Layout(Heap& heap, std::vector<uintptr_t>& at) {
   for (const uint64_t bytes : {48, 64, 32, 16, 2048}) at.push_back(Alloc(heap, bytes));
   heap.Free(at[1]);
@@ -143,9 +151,9 @@ int main() {
          const uintptr_t x = Alloc(h, 40 * 32);
          Alloc(h, 32);
          const Granules pos = Inspect::PositionOf(h, x);
-         if (!Inspect::table(h).Reserve(1) || !Inspect::table(h).ReserveDeferred(Inspect::table(h).deferred_count() + 1)) std::abort();
+         if (!Inspect::front(h).Reserve()) std::abort();
          Inspect::bounds(h).SetFree(pos);
-         Inspect::table(h).MarkDeferred(Inspect::table(h).Insert(pos, 40));
+         Inspect::front(h).Push(pos, 40);
          Inspect::live_chunks(h) -= 1;
          Inspect::live_granules(h) -= 40;
        },
@@ -168,12 +176,34 @@ int main() {
       {"a bump heap's free count off by one", kBump,
        [](Heap& h, auto&) { Inspect::bump_free_chunks(h) += 1; },
        "a bump heap's free chunks disagree with its counts"},
-      {"a deferred list entry pointing elsewhere", kBest,
+      {"a front-end entry pointing at a live chunk", kBest,
+       [](Heap& h, auto& at) { Inspect::front_top(h, 1) = Inspect::PositionOf(h, at[2]); },
+       "a deferred entry is not a free chunk of its stack's size"},
+      {"a front-end entry in the stack of another size", kBest,
        [](Heap& h, auto& at) {
-         const uint32_t d = Inspect::table(h).Lookup(Inspect::PositionOf(h, at[3]));
-         Inspect::record(h, d).deferred += 1;
+         // d (one granule) is held a second time in the stack of two granules.
+         if (!Inspect::front(h).Reserve()) std::abort();
+         Inspect::front(h).Push(Inspect::PositionOf(h, at[3]), 2);
        },
-       "a deferred record's list entry disagrees with it"},
+       "a deferred entry is not a free chunk of its stack's size"},
+      {"a chunk deferred twice", kBest,
+       [](Heap& h, auto& at) {
+         if (!Inspect::front(h).Reserve()) std::abort();
+         Inspect::front(h).Push(Inspect::PositionOf(h, at[3]), 1);
+       },
+       "a chunk is deferred twice"},
+      {"a deferred chunk that also has a record", kBest,
+       [](Heap& h, auto& at) {
+         if (!Inspect::table(h).Reserve(1)) std::abort();
+         Inspect::table(h).Insert(Inspect::PositionOf(h, at[3]), 1);
+       },
+       "a deferred chunk also has a record"},
+      {"a front-end stack that loops", kBest,
+       [](Heap& h, auto&) { Inspect::front_top_next(h, 1) = Inspect::front_head(h, 1); },
+       "a front-end stack loops"},
+      {"the front end's size bitmap cleared", kBest,
+       [](Heap& h, auto&) { Inspect::front_occupied(h) = 0; },
+       "the front end's size bitmap is stale"},
       {"the table's byte total off", kLinear,
        [](Heap& h, auto&) { Inspect::table_granules(h) += 1; },
        "the free table's byte total disagrees with its records"},
@@ -183,20 +213,20 @@ int main() {
       {"a record dropped from its page's chain", kLinear,
        [](Heap& h, auto& at) { Inspect::page_first(h, Inspect::PositionOf(h, at[1])) = ma::kNoRecord; },
        "a free chunk has no record in the free table"},
-      {"a deferred count that disagrees with the list", kBest,
-       [](Heap& h, auto& at) {
-         // The deferred chunk d loses its flag but stays on the list.
-         Inspect::record(h, Inspect::table(h).Lookup(Inspect::PositionOf(h, at[3]))).deferred = 0;
-       },
-       "the deferred chunks exceed their bound or disagree with the deferred list"},
+      {"a front-end count that disagrees with its stack", kBest,
+       [](Heap& h, auto&) { Inspect::front_count(h, 1) += 1; },
+       "a front-end stack's count disagrees with its entries"},
       {"a bin's back link broken", kBest,
        [](Heap& h, auto& at) {
-         // Two more deferred 16-byte chunks in one bin; the second's back link is cut.
-         const uintptr_t f = Alloc(h, 16), g = Alloc(h, 16);
-         Alloc(h, 16);
+         // Two free 2048-byte chunks (too large to defer) in one bin; the second's back link is cut.
+         // (Separators no free chunk can hold: they come from the top, right above each.)
+         const uintptr_t f = Alloc(h, 2048);
+         Alloc(h, 4096);
+         const uintptr_t g = Alloc(h, 2048);
+         Alloc(h, 4096);
          h.Free(f);
          h.Free(g);
-         const uint32_t head = Inspect::small_head(h, 1);
+         const uint32_t head = Inspect::small_head(h, 128);
          const uint32_t next = Inspect::record(h, head).bin_next;
          if (next == ma::kNoRecord) std::abort();
          Inspect::record(h, next).bin_prev = ma::kNoRecord;
