@@ -8,7 +8,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <new>
@@ -241,44 +240,7 @@ Status CreateMemorySource(SourceKind kind, size_t reserve_bytes, MemorySource** 
   return *out != nullptr ? Status::kOk : Status::kOutOfMemory;
 }
 
-Status MoveBreakForTesting(intptr_t delta, uintptr_t* old_break) {
-  if (!OnMainThread()) return Status::kBrkMainThreadOnly;
-  BreakGuard guard;
-  void* previous = sbrk(delta);
-  if (previous == reinterpret_cast<void*>(-1)) return Status::kOutOfMemory;
-  *old_break = reinterpret_cast<uintptr_t>(previous);
-  return Status::kOk;
-}
-
-Status BlockBreakForTesting(bool block) {
-  static uintptr_t blocker = 0;
-  BreakGuard guard;
-  if (!block) {
-    if (blocker != 0) munmap(reinterpret_cast<void*>(blocker), kPageSize);
-    blocker = 0;
-    return Status::kOk;
-  }
-  if (blocker != 0) return Status::kOk;
-  const uintptr_t page = AlignUp(reinterpret_cast<uintptr_t>(sbrk(0)), kPageSize);
-  void* mapped = mmap(reinterpret_cast<void*>(page), kPageSize, PROT_NONE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-  // Someone else's mapping is there already (V8's code space, in some processes): the break is
-  // blocked without us, and unblocking must leave that mapping alone.
-  if (mapped == MAP_FAILED) return errno == EEXIST ? Status::kOk : Status::kUnsupported;
-  if (mapped != reinterpret_cast<void*>(page)) {  // kernels before 4.17 treat the flag as a hint
-    munmap(mapped, kPageSize);
-    return Status::kUnsupported;
-  }
-  blocker = page;
-  return Status::kOk;
-}
-
 void AllowBrkOffMainThread() { brk_off_main_thread = true; }
 void SetRegionAlignment(size_t align) { region_alignment = align; }
-
-uintptr_t CurrentBreak() {
-  BreakGuard guard;
-  return reinterpret_cast<uintptr_t>(sbrk(0));
-}
 
 }  // namespace ma

@@ -43,17 +43,6 @@ bool OnMainThread();
 // `reserve_bytes` is the mmap source's address-space reservation (PROT_NONE, MAP_NORESERVE).
 Status CreateMemorySource(SourceKind kind, size_t reserve_bytes, MemorySource** out);
 
-// Moves the real break by `delta` bytes under the same lock as every heap, the way foreign code
-// (glibc's main arena, say) would. For tests only: it is how they play "other code".
-Status MoveBreakForTesting(intptr_t delta, uintptr_t* old_break);
-
-// Maps a page right above the break (block) or removes it again, so that the break cannot grow:
-// how tests reproduce a process where another mapping sits on top of the heap.
-Status BlockBreakForTesting(bool block);
-
-// The current program break, as glibc caches it.
-uintptr_t CurrentBreak();
-
 // ---- For the malloc library (native/malloc) only: each copy of the core has these settings of
 // its own, so the addon's copy never sees them.
 // Lets the brk source move the break from any thread: in a process that runs the malloc library
