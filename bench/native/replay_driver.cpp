@@ -33,13 +33,13 @@ int main(int argc, char** argv) {
     ids.push_back(id);
     sizes.push_back(size);
   }
-  const char* const names[] = {"best-fit", "best-fit-linear", "first-fit", "next-fit", "worst-fit", "bump"};
   const std::string allocator = argc > 2 ? argv[2] : "best-fit";
   ma::HeapOptions options;
   options.source = ma::SourceKind::kMmap;
   options.max_heap_bytes = uint64_t{1} << 30;  // a small reservation, so that valgrind can map it
-  for (int i = 0; i < 6; ++i) {
-    if (allocator == names[i]) options.strategy = static_cast<ma::Strategy>(i);
+  if (!ma::StrategyFromName(allocator.c_str(), &options.strategy)) {
+    std::fprintf(stderr, "replay_driver: no strategy is called %s\n", allocator.c_str());
+    return 2;
   }
   const int runs = argc > 3 ? std::atoi(argv[3]) : 10;
   const bool touch = argc > 4 && std::atoi(argv[4]) != 0;

@@ -9,31 +9,6 @@
 namespace ma_addon {
 namespace {
 
-struct StrategyName {
-  ma::Strategy strategy;
-  const char* name;
-};
-
-// The public names (lib/heap/options.ts STRATEGIES, in the same order).
-constexpr StrategyName kStrategyNames[] = {
-    {ma::Strategy::kBestFit, "best-fit"},   {ma::Strategy::kBestFitLinear, "best-fit-linear"},
-    {ma::Strategy::kFirstFit, "first-fit"}, {ma::Strategy::kNextFit, "next-fit"},
-    {ma::Strategy::kWorstFit, "worst-fit"}, {ma::Strategy::kBump, "bump"},
-};
-constexpr size_t kStrategyCount = sizeof kStrategyNames / sizeof kStrategyNames[0];
-
-// Every enumerator from the first to kBump (the last one) has exactly one name.
-constexpr bool NamesCoverTheEnum() {
-  if (kStrategyCount != static_cast<size_t>(ma::Strategy::kBump) + 1) return false;
-  for (size_t value = 0; value < kStrategyCount; ++value) {
-    size_t names = 0;
-    for (const StrategyName& entry : kStrategyNames) names += static_cast<size_t>(entry.strategy) == value ? 1 : 0;
-    if (names != 1) return false;
-  }
-  return true;
-}
-static_assert(NamesCoverTheEnum(), "kStrategyNames must name every ma::Strategy exactly once");
-
 bool ReadNumber(const Napi::Object& options, const char* name, double* out) {
   const Napi::Value value = options.Get(name);
   if (!value.IsNumber()) return false;
@@ -50,15 +25,7 @@ bool ReadBoolean(const Napi::Object& options, const char* name, bool* out) {
 
 }  // namespace
 
-bool ParseStrategy(const std::string& name, ma::Strategy* out) {
-  for (const StrategyName& entry : kStrategyNames) {
-    if (name == entry.name) {
-      *out = entry.strategy;
-      return true;
-    }
-  }
-  return false;
-}
+bool ParseStrategy(const std::string& name, ma::Strategy* out) { return ma::StrategyFromName(name.c_str(), out); }
 
 bool ToCoreOptions(const Napi::Object& options, const std::string& strategy, ma::HeapOptions* out) {
   const std::string source = options.Get("source").ToString().Utf8Value();

@@ -2,8 +2,34 @@
 // table slot by slot, as a list allocator would walk its list.
 #include "fit.h"
 
+#include <cstddef>
+#include <cstring>
+
 namespace ma {
 namespace {
+
+struct NamedStrategy {
+  Strategy strategy;
+  const char* name;
+};
+
+constexpr NamedStrategy kStrategyNames[] = {
+    {Strategy::kBestFit, "best-fit"},   {Strategy::kBestFitLinear, "best-fit-linear"},
+    {Strategy::kFirstFit, "first-fit"}, {Strategy::kNextFit, "next-fit"},
+    {Strategy::kWorstFit, "worst-fit"}, {Strategy::kBump, "bump"},
+};
+constexpr size_t kStrategyCount = sizeof kStrategyNames / sizeof kStrategyNames[0];
+
+// Entry i names enumerator i, and kBump is the last: a strategy added to the enum without a name
+// (or names out of order) fails the build instead of mapping a name to the wrong strategy.
+constexpr bool NamesFollowTheEnum() {
+  if (kStrategyCount != static_cast<size_t>(Strategy::kBump) + 1) return false;
+  for (size_t i = 0; i < kStrategyCount; ++i) {
+    if (static_cast<size_t>(kStrategyNames[i].strategy) != i) return false;
+  }
+  return true;
+}
+static_assert(NamesFollowTheEnum(), "kStrategyNames must name every ma::Strategy once, in the enum's order");
 
 uint32_t BestFitLinear(const FreeTable& table, Granules size, uint64_t* steps) {
   uint32_t best = kNoRecord;
@@ -38,6 +64,21 @@ uint32_t LowestFitFrom(const FreeTable& table, Granules size, Granules from, uin
 }
 
 }  // namespace
+
+const char* StrategyName(Strategy strategy) {
+  const size_t index = static_cast<size_t>(strategy);
+  return index < kStrategyCount ? kStrategyNames[index].name : "unknown";
+}
+
+bool StrategyFromName(const char* name, Strategy* out) {
+  for (const NamedStrategy& entry : kStrategyNames) {
+    if (std::strcmp(name, entry.name) == 0) {
+      *out = entry.strategy;
+      return true;
+    }
+  }
+  return false;
+}
 
 uint32_t FindFreeChunk(Strategy strategy, const FreeTable& table, Granules size, Granules rover, uint64_t* steps) {
   if (table.count() == 0) return kNoRecord;

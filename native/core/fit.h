@@ -17,6 +17,13 @@ enum class Strategy : uint8_t {
   kBump,           // never reuses a free chunk: every allocation comes from the top
 };
 
+// The public name of each strategy, the one table every caller maps names with (the addon's
+// options, the malloc library's MEMORY_ALLOCATOR_STRATEGY, the bench driver); lib/heap/options.ts
+// STRATEGIES lists the same names in the same order.
+const char* StrategyName(Strategy strategy);
+// The strategy called `name`; false (and *out unchanged) for any other string.
+bool StrategyFromName(const char* name, Strategy* out);
+
 // The record of the free chunk an allocation of `size` granules should take, or kNoRecord when
 // none fits (the heap then carves the top). Adds the table records and index nodes it examined
 // to *steps.

@@ -95,18 +95,8 @@ void Say(const char* a, const char* b, const char* c) {
 void ReadSettings() {
   // getenv does not allocate; the values are copied, since a program may change its environment.
   if (const char* strategy = getenv("MEMORY_ALLOCATOR_STRATEGY")) {
-    static const struct { const char* name; Strategy strategy; } kStrategies[] = {
-        {"best-fit", Strategy::kBestFit},   {"best-fit-linear", Strategy::kBestFitLinear},
-        {"first-fit", Strategy::kFirstFit}, {"next-fit", Strategy::kNextFit},
-        {"worst-fit", Strategy::kWorstFit}, {"bump", Strategy::kBump}};
-    bool known = false;
-    for (const auto& entry : kStrategies) {
-      if (Named(strategy, entry.name)) {
-        settings.strategy = entry.strategy;
-        settings.strategy_name = entry.name;
-        known = true;
-      }
-    }
+    const bool known = StrategyFromName(strategy, &settings.strategy);
+    if (known) settings.strategy_name = StrategyName(settings.strategy);
     if (!known && strategy[0] != '\0') Say("unknown MEMORY_ALLOCATOR_STRATEGY '", strategy, "'; using best-fit");
   }
   if (const char* on_bad_free = getenv("MEMORY_ALLOCATOR_ON_BAD_FREE")) {
