@@ -15,7 +15,7 @@ export interface ViewSlot {
 }
 
 export interface HeapBackend {
-  readonly kind: 'native' | 'js'
+  readonly backend: 'native' | 'js'
   readonly source: Source
   readonly strategy: Strategy
   /** Throw ERR_HEAP_CLOSED after close(). */

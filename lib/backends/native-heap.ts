@@ -12,7 +12,7 @@ import type { HeapBackend, ViewSlot } from './backend'
 import type { ChunkInfo, HeapStats, RawHeap, Strategy } from '../types'
 
 export class NativeBackend implements HeapBackend {
-  readonly kind = 'native' as const
+  readonly backend = 'native' as const
   readonly source: 'brk' | 'mmap'
   readonly strategy: Strategy
   readonly views: 'revocable' | 'shared'

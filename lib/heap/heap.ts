@@ -137,7 +137,7 @@ class HeapImpl implements Heap, HandleOwner {
 
   constructor(impl: HeapBackend, trackLeaks: boolean | 'stacks', fallbackReason: string | undefined) {
     this.#impl = impl
-    this.backend = impl.kind
+    this.backend = impl.backend
     this.source = impl.source
     this.strategy = impl.strategy
     this.fallbackReason = fallbackReason

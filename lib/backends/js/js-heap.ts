@@ -47,7 +47,7 @@ export interface JsHeapOptions {
 const rangeReturner = new FinalizationRegistry<AddressRange>((range) => processAddressRanges.release(range))
 
 export class JsBumpHeap implements HeapBackend {
-  readonly kind = 'js' as const
+  readonly backend = 'js' as const
   readonly source = 'arraybuffer' as const
   readonly strategy = 'bump' as const
   readonly raw: RawHeap
