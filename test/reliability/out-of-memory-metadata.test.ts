@@ -12,7 +12,7 @@ import { canLimitData, runUnderDataLimit } from './data-limit'
 import { nativeAvailable } from './support'
 
 describe.runIf(nativeAvailable && canLimitData)('metadata growth under prlimit --data', () => {
-  it.each(['brk', 'mmap'] as const)('%s: 64-byte chunks until ERR_OUT_OF_MEMORY, no abort; consistent; works again', (source) => {
+  it.for(['brk', 'mmap'] as const)('%s: 64-byte chunks until ERR_OUT_OF_MEMORY, no abort; consistent; works again', (source, { skip }) => {
     // V8's own collector may be the one that meets the limit first (a std::bad_alloc thrown in
     // the scavenger, V8's "Committing semi space failed ... JavaScript heap out of memory", or its
     // fatal out-of-memory abort inside its HeapAllocator, not in our heap): that run says nothing
@@ -23,6 +23,12 @@ describe.runIf(nativeAvailable && canLimitData)('metadata growth under prlimit -
     let run = runUnderDataLimit(source, 64, 160 * (1 << 20))
     for (let retry = 0; retry < 4 && run.failure !== undefined && v8MetTheLimit(run.failure); retry++) {
       run = runUnderDataLimit(source, 64, 160 * (1 << 20))
+    }
+    // Five runs in which V8 met the limit first (seen with gdb: its scavenger committing a semi
+    // space, never our code) teach nothing about the heap: the test says so as a skip instead of a
+    // failure. Any other failure, an abort of ours included, still fails it below.
+    if (run.failure !== undefined && v8MetTheLimit(run.failure)) {
+      skip(`V8 met the data limit before the heap in 5 runs (${run.failure.split('\n')[0]}): nothing learned about the heap`)
     }
     const { report, failure } = run
     expect(failure, 'the process must not abort when the out-of-band tables cannot grow').toBeUndefined()
