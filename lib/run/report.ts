@@ -6,31 +6,11 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { HeapStats } from '../types'
 
-/** The main (brk) heap's statistics, named as the public HeapStats (lib/types.ts). */
-export interface ReportHeapStats {
-  heapStart: number
-  heapEnd: number
-  heapBytes: number
-  peakHeapBytes: number
-  liveBytes: number
-  liveChunks: number
-  peakLiveBytes: number
-  freeBytes: number
-  freeChunks: number
-  largestFreeChunk: number
-  /** Free space below the break in no chunk; optional (libraries before it was added omit it). */
-  topBytes?: number
-  metadataBytes: number
-  allocs: number
-  frees: number
-  reallocs: number
-  brkCalls: number
-  bytesReleased: number
-  segments: number
-  searchSteps: number
-  [name: string]: number | undefined
-}
+/** The main (brk) heap's statistics: the public HeapStats but for quarantine, which only views of
+ *  the addon's heaps use. */
+export type ReportHeapStats = Omit<HeapStats, 'quarantinedChunks'>
 
 /** Summed over every heap of the process; the peaks are sums of per-heap peaks. */
 export interface ReportTotals {
@@ -83,7 +63,8 @@ export interface ProcessReport {
 
 const MAIN_FIELDS = [
   'heapStart', 'heapEnd', 'heapBytes', 'peakHeapBytes', 'liveBytes', 'liveChunks', 'peakLiveBytes', 'freeBytes', 'freeChunks',
-  'metadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls',
+  'largestFreeChunk', 'topBytes', 'metadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls', 'bytesReleased', 'segments',
+  'searchSteps', 'deferredChunks',
 ] as const
 const TOTAL_FIELDS = ['heapBytes', 'peakHeapBytes', 'liveBytes', 'peakLiveBytes', 'metadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls'] as const
 const CHUNK_STATES: readonly string[] = ['live', 'free', 'deferred']
@@ -152,7 +133,6 @@ export function checkReport(value: unknown): ProcessReport {
   const main = record(report.main, 'main')
   const total = record(report.total, 'total')
   for (const key of MAIN_FIELDS) count(main, key, 'main.')
-  if (main.topBytes !== undefined) count(main, 'topBytes', 'main.')
   for (const key of TOTAL_FIELDS) count(total, key, 'total.')
   if (!Array.isArray(report.command) || !report.command.every((part) => typeof part === 'string')) fail('command is not an array of strings')
   if (typeof report.strategy !== 'string') fail('strategy is not a string')

@@ -27,7 +27,7 @@ export function formatProcessStats(report: ProcessReport, ended: string): string
   lines.push(heapLine('main heap', main.peakHeapBytes, main.peakLiveBytes, main.metadataBytes))
   if (report.heaps > 1) lines.push(heapLine(`${report.heaps} heaps`, total.peakHeapBytes, total.peakLiveBytes, total.metadataBytes) + ' (peaks summed per heap)')
   lines.push(
-    `  ${''.padEnd(11)}chunks at exit: ${formatInteger(main.liveChunks)} live (${humanBytes(main.liveBytes)}), ${formatInteger(main.freeChunks)} free (${humanBytes(main.freeBytes)})${main.topBytes === undefined ? '' : `, top ${humanBytes(main.topBytes)}`}`,
+    `  ${''.padEnd(11)}chunks at exit: ${formatInteger(main.liveChunks)} live (${humanBytes(main.liveBytes)}), ${formatInteger(main.freeChunks)} free (${humanBytes(main.freeBytes)}), top ${humanBytes(main.topBytes)}`,
     `  ${''.padEnd(11)}${plural(total.allocs, 'alloc')}, ${plural(total.frees, 'free')}, ${plural(total.reallocs, 'realloc')}; ${plural(total.brkCalls, 'break move')}, ${plural(report.heaps, 'heap')}, ${plural(report.threads, 'thread')}, ${plural(report.badFrees, 'bad free')}`,
   )
   return lines.join('\n') + '\n'

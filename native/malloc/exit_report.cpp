@@ -173,6 +173,7 @@ void HeapStatsObject(Text* out, const HeapStats& s) {
   Field(out, "freeBytes", s.free_bytes);
   Field(out, "freeChunks", s.free_chunks);
   Field(out, "largestFreeChunk", s.largest_free_chunk);
+  Field(out, "topBytes", s.top_bytes);
   Field(out, "metadataBytes", s.metadata_bytes);
   Field(out, "allocs", s.allocs);
   Field(out, "frees", s.frees);

@@ -24,7 +24,7 @@ function sampleReport(pid = 4242): Record<string, unknown> {
   const main = {
     heapStart: BASE, heapEnd: BASE + 8192, heapBytes: 8192, peakHeapBytes: 8192, liveBytes: 2048, liveChunks: 2, peakLiveBytes: 4096,
     freeBytes: 1024, freeChunks: 1, largestFreeChunk: 1024, topBytes: 4096, metadataBytes: 512, allocs: 5, frees: 3, reallocs: 1,
-    brkCalls: 2, bytesReleased: 0, segments: 1, searchSteps: 9, quarantinedChunks: 0, deferredChunks: 1,
+    brkCalls: 2, bytesReleased: 0, segments: 1, searchSteps: 9, deferredChunks: 1,
   }
   return {
     pid, ppid: 1, command: ['python3', '-c', 'print(1)'], strategy: 'best-fit', exitStatus: null, heaps: 3, threads: 2, main,
