@@ -42,6 +42,7 @@ void Heap::ReleaseChunk(Segment& segment, Granules pos, Granules size, bool defe
     AddFree(pos, size);
   }
   if (IsLast(segment) && segment.top <= pos) MaybeTrim();
+  MaybeShrinkMetadata();
 }
 
 void Heap::ReleaseBump(Segment& segment, Granules pos, Granules size) {

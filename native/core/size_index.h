@@ -47,8 +47,18 @@ class SizeIndex {
   uint32_t Largest(uint32_t* found_size, uint64_t* steps) const;
 
   void Clear();
+  // Gives every node back (the index must be empty); the next Reserve makes the root again.
+  void Release() {
+    MA_ASSERT(empty());
+    nodes_.Release();
+    spare_.Release();
+  }
   bool empty() const { return nodes_.empty() || nodes_[kRoot].occupied == 0; }
   uint64_t metadata_bytes() const { return nodes_.bytes() + spare_.bytes(); }
+  void Attach(MetadataGauge* gauge) {
+    nodes_.Attach(gauge);
+    spare_.Attach(gauge);
+  }
 
  private:
   static constexpr int kLevels = 6;
