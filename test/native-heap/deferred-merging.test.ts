@@ -108,12 +108,13 @@ describe('the bounds of deferral', () => {
   })
 
   it('in total on a small heap: one deferred chunk per HEAP_BYTES_PER_DEFERRED bytes of the heap, DEFERRED_LEAST at least', () => {
-    for (const growth of [64 << 10, 1 << 20]) {
+    for (const growth of [64 << 10, 1 << 20, 4 << 20]) {
       const heap = heapWith({ growth })
       const heapBytes = growth
       const bound = deferredTotal(heapBytes)
-      expect(bound).toBe(Math.max(DEFERRED_LEAST, heapBytes / HEAP_BYTES_PER_DEFERRED)) // 64 and 512
-      const chunks = row(heap, 32, bound + 1)
+      expect(bound).toBe(Math.max(DEFERRED_LEAST, heapBytes / HEAP_BYTES_PER_DEFERRED)) // 1024, 1024 and 2048
+      // Four sizes in turn, so that no size reaches its own bound first.
+      const chunks = Array.from({ length: bound + 1 }, (_, i) => row(heap, 16 * (1 + (i % 4)), 1)[0])
       expect(coreStats(heap).heapBytes).toBe(heapBytes)
       freeAll(heap, chunks)
       // The last free found the bound reached: it merged (with nothing: a separator on each side).

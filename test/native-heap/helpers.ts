@@ -31,7 +31,7 @@ export function nativeHeap(options: HeapOptions = {}): Heap {
 export const DEFERRED_PER_SIZE = 1024
 export const DEFERRED_TOTAL = 4096
 export const HEAP_BYTES_PER_DEFERRED = 2048
-export const DEFERRED_LEAST = 64
+export const DEFERRED_LEAST = 1024
 /** The total bound of a heap of `heapBytes` (stats().heapBytes when the chunk is freed). */
 export function deferredTotal(heapBytes: number): number {
   return Math.min(DEFERRED_TOTAL, Math.max(DEFERRED_LEAST, Math.floor(heapBytes / HEAP_BYTES_PER_DEFERRED)))
