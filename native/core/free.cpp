@@ -23,6 +23,7 @@ Status Heap::FreeLive(Segment& segment, Granules pos, Granules size) {
   if (!ReserveRelease(size, &defer)) return Status::kOutOfMemory;
   NoteFreed(size);
   ReleaseChunk(segment, pos, size, defer);
+  if (!defer) MaybeShrinkMetadata();  // the free is done: records may move now
   return Status::kOk;
 }
 
@@ -42,7 +43,6 @@ void Heap::ReleaseChunk(Segment& segment, Granules pos, Granules size, bool defe
     AddFree(pos, size);
   }
   if (IsLast(segment) && segment.top <= pos) MaybeTrim();
-  MaybeShrinkMetadata();
 }
 
 void Heap::ReleaseBump(Segment& segment, Granules pos, Granules size) {

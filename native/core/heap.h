@@ -294,7 +294,8 @@ class Heap {
   // and, when the free records fill less than a quarter of their table (or `all`: Trim), the
   // vacant room of the free table. Called between operations only: it moves records.
   void ShrinkMetadata(bool all);
-  // After a free that merged: shrinks the tables once most of the free table is vacant.
+  // At the end of a free that merged (FreeLive: no caller holds a record index then): shrinks the
+  // tables once most of the free table is vacant, or the heap's end fell below what they cover.
   void MaybeShrinkMetadata() {
     if (free_.WantsShrink(front_.count()) || bounds_.covered() > (segments_.empty() ? 0 : segments_.back().end)) ShrinkMetadata(false);
   }
