@@ -74,6 +74,8 @@ struct HeapOptions {
   uint64_t max_heap_bytes = 0;          // 0: no cap but the source's
   uint64_t segregate_small = 64;        // requests up to this many bytes take the high end of
                                         // the free space they split; 0: every request the low end
+  bool move_pages = true;               // a large realloc that moves, moves pages where the
+                                        // source can (realloc.cpp); false: always copies bytes
 };
 
 struct HeapStats {
@@ -223,6 +225,9 @@ class Heap {
   // that growth moved.
   bool GrowInPlace(Segment** segment, Granules pos, Granules old, Granules size, Status* status);
   Status MoveTo(Granules pos, Granules old, Granules size, Granules* moved_to);
+  // MoveTo by moving the chunk's whole pages (mmap sources): false when it did not apply or gave
+  // up with nothing changed, and MoveTo copies instead; true with *status otherwise.
+  bool MovePagesTo(Granules pos, Granules old, Granules size, Granules* moved_to, Status* status);
 
   // ---- free.cpp
   // Frees the live chunk [pos, pos + size) that FindLive found: every free goes this way.
@@ -298,6 +303,8 @@ class Heap {
   FrontEnd front_;                 // the deferred chunks (best fit only)
   MetadataArray<Granules> quarantined_;  // starts of quarantined chunks, unordered (rare)
   Granules rover_ = 0;             // next fit's roving position
+  uintptr_t placement_phase_ = 0;  // an aligned placement puts its chunk this many bytes past the
+                                   // boundary (AlignmentPad); nonzero only inside MovePagesTo
   uint64_t trim_threshold_;        // options_.trim_threshold, raised after each trim-then-grow
   Granules small_granules_;        // options_.segregate_small in granules; 0 without split or for bump
   uint64_t trimmed_since_growth_ = 0;  // given back by automatic trims since the heap last grew
