@@ -24,6 +24,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -108,14 +109,17 @@ class WrappedSource final : public MemorySource {
   MemorySource* inner_;
 };
 
+// A heap (deleted with the fixture, also when a test returns early) and its wrapped source.
 struct Fixture {
-  Heap* heap = nullptr;
+  std::unique_ptr<Heap> heap;
   WrappedSource* source = nullptr;
 };
 
 Fixture Make(ma::HeapOptions options) {
   Fixture f;
-  if (Heap::Create(options, &f.heap) != Status::kOk) std::abort();
+  Heap* heap = nullptr;
+  if (Heap::Create(options, &heap) != Status::kOk) std::abort();
+  f.heap.reset(heap);
   MemorySource*& slot = ma::HeapInspector::source(*f.heap);
   f.source = new WrappedSource(slot);
   slot = f.source;
@@ -171,11 +175,18 @@ uintptr_t Alloc(Heap& heap, uint64_t bytes) {
   return address;
 }
 
-size_t MappingCount() {
+// The process's mappings within the heap's memory (other code, a sanitizer's runtime, maps its own
+// meanwhile).
+size_t MappingCount(Heap& heap) {
+  const ma::HeapStats stats = heap.Stats();
   std::ifstream maps("/proc/self/maps");
   std::string line;
   size_t count = 0;
-  while (std::getline(maps, line)) ++count;
+  while (std::getline(maps, line)) {
+    const uintptr_t low = std::strtoull(line.c_str(), nullptr, 16);
+    const uintptr_t high = std::strtoull(line.c_str() + line.find('-') + 1, nullptr, 16);
+    if (high > stats.heap_start && low < stats.heap_end) ++count;
+  }
   return count;
 }
 
@@ -243,7 +254,6 @@ void BytesAcrossOffsetsAndSizes() {
         if (!Checked(*f.heap, "freeing the moved chunk")) return;
       }
     }
-    delete f.heap;
   }
 }
 
@@ -267,12 +277,11 @@ void OldRangeIsUsableAgain() {
     if (!Intact(chunks[i], 64 << 10, 100 + i)) return;
   }
   if (!Intact(moved.after, bytes, 7) || !Checked(*f.heap, "reusing the old range")) return;
-  delete f.heap;
 }
 
 void GrowthByHalfKeepsMappingsBounded() {
   Fixture f = Make(MmapOptions());
-  size_t mappings_before = MappingCount();
+  size_t mappings_before = MappingCount(*f.heap);
   uint64_t bytes = 64 << 10;
   uintptr_t buffer = Alloc(*f.heap, bytes);
   Fill(buffer, bytes, 1);
@@ -292,7 +301,7 @@ void GrowthByHalfKeepsMappingsBounded() {
     BlockAbove(*f.heap, now);
     buffer = now;
     bytes = grown;
-    const size_t mappings = MappingCount();
+    const size_t mappings = MappingCount(*f.heap);
     // Counted from the second page move on: the first ones split the heap's mapping once.
     if (f.source->outcomes[static_cast<int>(PageMove::kMoved)] == 2) mappings_before = mappings;
     if (mappings > most_mappings) most_mappings = mappings;
@@ -310,7 +319,6 @@ void GrowthByHalfKeepsMappingsBounded() {
   // The buffer is one mapping each time it moves: all of its whole pages move.
   if (!Expect(f.source->moved_bytes == f.source->whole_bytes, "a move left whole pages to copy")) return;
   std::printf("     growth: %d steps, %" PRIu64 " page moves, mappings %zu -> at most %zu\n", steps, moves, mappings_before, most_mappings);
-  delete f.heap;
 }
 
 // Move, grow in place, move: the second move finds moved pages and fresh pages in the chunk (two
@@ -342,12 +350,11 @@ void GrownInPlaceMovesItsLargestPiece() {
   if (!Intact(same, 3 * bytes, 13) || !Checked(*f.heap, "the second move")) return;
   const uint64_t piece = f.source->moved_bytes - moved_before;
   Expect(piece >= 2 * bytes - kPage && piece < 3 * bytes - kPage, "the move did not take the moved pages' piece alone");
-  delete f.heap;
 }
 
 void BudgetTurnsMovesIntoCopies() {
   Fixture f = Make(MmapOptions());
-  const size_t mappings_before = MappingCount();
+  const size_t mappings_before = MappingCount(*f.heap);
   // Many moved chunks live at once: each holds a mapping, so the source stops moving pages.
   std::vector<uintptr_t> chunks;
   for (int i = 0; i < 200; ++i) {
@@ -363,9 +370,8 @@ void BudgetTurnsMovesIntoCopies() {
   const uint64_t moved = f.source->outcomes[static_cast<int>(PageMove::kMoved)];
   const uint64_t copied = f.source->outcomes[static_cast<int>(PageMove::kNotMoved)];
   Expect(moved > 0 && copied > 0 && moved + copied == 200, "the budget did not turn moves into copies");
-  Expect(MappingCount() <= mappings_before + 2 * 128 + 8, "more mappings than the budget allows");
-  std::printf("     budget: %" PRIu64 " page moves, %" PRIu64 " copies, mappings %zu -> %zu\n", moved, copied, mappings_before, MappingCount());
-  delete f.heap;
+  Expect(MappingCount(*f.heap) <= mappings_before + 2 * 128 + 8, "more mappings than the budget allows");
+  std::printf("     budget: %" PRIu64 " page moves, %" PRIu64 " copies, mappings %zu -> %zu\n", moved, copied, mappings_before, MappingCount(*f.heap));
 }
 
 void InjectedNotMoved() {
@@ -375,7 +381,6 @@ void InjectedNotMoved() {
   if (!GrowPastNeighbour(f, 72, 300000, 500000, 3, &moved)) return;
   Expect(f.source->outcomes[static_cast<int>(PageMove::kNotMoved)] == 1, "the failed move was not tried");
   Expect(ma::HeapInspector::quarantined(*f.heap) == 0, "a chunk was put away");
-  delete f.heap;
 }
 
 void InjectedToLost() {
@@ -394,7 +399,6 @@ void InjectedToLost() {
   if (!Checked(*f.heap, "FreeAll")) return;
   for (int i = 0; i < 40; ++i) Fill(Alloc(*f.heap, 64 << 10), 64 << 10, i);
   if (!Checked(*f.heap, "allocations after FreeAll")) return;
-  delete f.heap;
 }
 
 void InjectedFromLost() {
@@ -417,7 +421,6 @@ void InjectedFromLost() {
   if (!Checked(*f.heap, "FreeAll")) return;
   for (int i = 0; i < 40; ++i) Fill(Alloc(*f.heap, 64 << 10), 64 << 10, i);
   if (!Checked(*f.heap, "allocations after FreeAll")) return;
-  delete f.heap;
 }
 
 void NeverWhereItMustNot() {
@@ -430,7 +433,6 @@ void NeverWhereItMustNot() {
     Moved moved;
     if (!GrowPastNeighbour(f, 72, 1 << 20, 2 << 20, 6, &moved)) return;
     Expect(f.source->calls == 0, "a page move on a brk heap");
-    delete f.heap;
   }
   // move_pages off.
   {
@@ -440,7 +442,6 @@ void NeverWhereItMustNot() {
     Moved moved;
     if (!GrowPastNeighbour(f, 72, 1 << 20, 2 << 20, 8, &moved)) return;
     Expect(f.source->calls == 0, "a page move with move_pages off");
-    delete f.heap;
   }
   // Below the threshold.
   {
@@ -448,7 +449,6 @@ void NeverWhereItMustNot() {
     Moved moved;
     if (!GrowPastNeighbour(f, 72, (128 << 10) - 16, 200 << 10, 9, &moved)) return;
     Expect(f.source->calls == 0, "a page move below the threshold");
-    delete f.heap;
   }
 }
 
