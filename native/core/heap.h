@@ -74,8 +74,9 @@ struct HeapOptions {
   uint64_t max_heap_bytes = 0;          // 0: no cap but the source's
   uint64_t segregate_small = 64;        // requests up to this many bytes take the high end of
                                         // the free space they split; 0: every request the low end
-  bool move_pages = true;               // a large realloc that moves, moves pages where the
-                                        // source can (realloc.cpp); false: always copies bytes
+  uint64_t move_pages_from = 131072;    // a realloc that moves a chunk of this many bytes or
+                                        // more moves its pages where the source can
+                                        // (realloc.cpp); 0: always copies bytes
 };
 
 struct HeapStats {

@@ -11,14 +11,9 @@
 namespace ma {
 namespace {
 
-// A chunk of at least this many bytes moves its pages rather than its bytes. A page move costs
-// two system calls and a fault per page touched later, about the cost of copying some 128 KiB
-// (bench/results/realloc-pages.txt); glibc maps its chunks from 128 KiB on and moves those with
-// mremap too.
-constexpr uint64_t kPageMoveBytes = 128 << 10;
-// ...and pages move only in pieces of this many bytes or more (one mapping's part of the chunk:
-// MemorySource::MovePages); a smaller piece is copied with the rest.
-constexpr size_t kLeastPieceBytes = 64 << 10;
+// Pages move only for chunks of this many bytes or more, whatever the options: the placement
+// below relies on it.
+constexpr uint64_t kLeastPageMoveBytes = 8 * kSourcePageBytes;
 
 uintptr_t PageDown(uintptr_t address) { return address & ~(kSourcePageBytes - 1); }
 uintptr_t PageUp(uintptr_t address) { return PageDown(address + kSourcePageBytes - 1); }
@@ -121,7 +116,9 @@ bool Heap::GrowInPlace(Segment** segment_io, Granules pos, Granules old, Granule
 
 Status Heap::MoveTo(Granules pos, Granules old, Granules size, Granules* moved_to) {
   Status status = Status::kOk;
-  if (options_.move_pages && (static_cast<uint64_t>(old) << granule_shift_) >= kPageMoveBytes && source_->CanMovePages() &&
+  // HeapOptions::move_pages_from: below it a copy is cheaper (bench/results/realloc-pages.txt).
+  const uint64_t old_bytes = static_cast<uint64_t>(old) << granule_shift_;
+  if (options_.move_pages_from != 0 && old_bytes >= options_.move_pages_from && old_bytes >= kLeastPageMoveBytes && source_->CanMovePages() &&
       MovePagesTo(pos, old, size, moved_to, &status)) {
     return status;
   }
@@ -150,7 +147,7 @@ bool Heap::MovePagesTo(Granules pos, Granules old, Granules size, Granules* move
   // The destination starts at the source's offset in a page, so that whole pages line up: an
   // aligned placement (best fit for size plus the pad, as any aligned request) shifted by that
   // offset. MoveTo's rule of room to grow by half holds as for a copy: the chunk it picks for
-  // size * 3/2 has room for the pad too (size / 2 is 64 KiB or more, the pad below a page).
+  // size * 3/2 has room for the pad too (size / 2 is 4 pages or more, the pad below a page).
   MA_ASSERT(size / 2 >= (kSourcePageBytes >> granule_shift_));
   placement_phase_ = from & (kSourcePageBytes - 1);
   const Status placed = AllocGranules(size, granule() < kSourcePageBytes ? kSourcePageBytes : 0, /*grows=*/true, moved_to);
@@ -175,7 +172,9 @@ bool Heap::MovePagesTo(Granules pos, Granules old, Granules size, Granules* move
   // for it in the quarantine (reserved only now, so that a realloc that failed has not grown it),
   // the bytes are copied.
   if (from_high > from_low && quarantined_.Reserve(quarantined_.size() + 1)) {
-    outcome = source_->MovePages(from_low, from_high - from_low, to_low, to_high - to_low, kLeastPieceBytes, &piece);
+    // A piece (one mapping's part of the chunk: MemorySource::MovePages) of less than half the
+    // threshold is copied with the rest.
+    outcome = source_->MovePages(from_low, from_high - from_low, to_low, to_high - to_low, options_.move_pages_from / 2, &piece);
   }
   void* const target = reinterpret_cast<void*>(to);
   const void* const source = reinterpret_cast<const void*>(from);

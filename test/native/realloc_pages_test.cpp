@@ -4,6 +4,7 @@
 //   - bytes: chunks of many sizes at many offsets in a page grow past a neighbour (so that they
 //     must move); every byte reads back, Check() holds after each step, and the move was a page
 //     move (the wrapper saw it succeed);
+//   - into pages in use (reused free space) bytes are copied, pages move only into fresh memory;
 //   - reuse: the old range is allocated again and written over;
 //   - growth: one buffer grows by half from 64 KiB to 64 MiB, moving pages on each move, while
 //     the process's mapping count stays bounded (moved pages are mappings of their own);
@@ -12,7 +13,7 @@
 //   - each failure the kernel can return (nothing moved; the destination or the source lost its
 //     pages), injected through the wrapper: the bytes stay intact, Check() holds, a chunk without
 //     pages is never touched again (it is PROT_NONE here: a touch would crash the test);
-//   - never on a brk source, never with move_pages off, never below the threshold.
+//   - never on a brk source, never with move_pages_from 0, never below the threshold.
 //
 //   build/realloc_pages_test   (built with -DMA_NATIVE_TESTS=ON; .ci/run runs its sanitizer build)
 // Exit code 1 on any failure; the last line is "realloc_pages_test: N passed, M failed".
@@ -235,16 +236,17 @@ void BytesAcrossOffsetsAndSizes() {
   for (const uint32_t alignment : {8u, 16u, 64u, 4096u}) {
     ma::HeapOptions options = MmapOptions();
     options.alignment = alignment;
-    Fixture f = Make(options);
     uint64_t seed = alignment;
     const uint64_t sizes[] = {128 << 10, (128 << 10) + 8, 200000, 1 << 20, (3 << 20) + 4088, 9 << 20};
     for (const uint64_t bytes : sizes) {
-      // Leads that put the chunk at every granule-multiple class of offsets in a page.
+      // Leads that put the chunk at every granule-multiple class of offsets in a page. A heap of
+      // its own for each, so that the destination is fresh memory (MovePages copies into pages
+      // in use: see ResidentDestinationIsCopied).
       for (uint64_t lead = 72; lead <= 4096 + 72; lead += alignment >= 256 ? 4096 : 504) {
-        const uint64_t moves = f.source->outcomes[static_cast<int>(PageMove::kMoved)];
+        Fixture f = Make(options);
         Moved moved;
         if (!GrowPastNeighbour(f, lead, bytes, bytes + bytes / 2 + lead, ++seed, &moved)) return;
-        if (f.source->outcomes[static_cast<int>(PageMove::kMoved)] != moves + 1) {
+        if (f.source->outcomes[static_cast<int>(PageMove::kMoved)] != 1) {
           failure = "alignment " + std::to_string(alignment) + ", " + std::to_string(bytes) + " bytes after " + std::to_string(lead) +
                     ": the move copied bytes instead of moving pages (" + std::to_string(f.source->calls) + " tries)";
           return;
@@ -255,6 +257,23 @@ void BytesAcrossOffsetsAndSizes() {
       }
     }
   }
+}
+
+// A destination whose pages are in memory already (reused free space) gets a copy: a move would
+// throw those pages away and leave fresh ones to fault in where the chunk was.
+void ResidentDestinationIsCopied() {
+  Fixture f = Make(MmapOptions());
+  const uint64_t bytes = 1 << 20;
+  const uintptr_t lead = Alloc(*f.heap, 4096);
+  const uintptr_t warm = Alloc(*f.heap, 4 * bytes);
+  Fill(warm, 4 * bytes, 1);  // its pages are in memory now
+  const uintptr_t fence = Alloc(*f.heap, 4096);
+  f.heap->Free(warm);
+  Moved moved;
+  if (!GrowPastNeighbour(f, 200, bytes, 2 * bytes, 21, &moved)) return;
+  Expect(moved.after >= warm && moved.after < warm + 4 * bytes, "the chunk did not move into the warm free space");
+  Expect(f.source->outcomes[static_cast<int>(PageMove::kMoved)] == 0 && f.source->calls == 1, "pages moved into memory in use");
+  static_cast<void>(lead), static_cast<void>(fence);
 }
 
 void OldRangeIsUsableAgain() {
@@ -434,14 +453,14 @@ void NeverWhereItMustNot() {
     if (!GrowPastNeighbour(f, 72, 1 << 20, 2 << 20, 6, &moved)) return;
     Expect(f.source->calls == 0, "a page move on a brk heap");
   }
-  // move_pages off.
+  // move_pages_from 0: off.
   {
     ma::HeapOptions options = MmapOptions();
-    options.move_pages = false;
+    options.move_pages_from = 0;
     Fixture f = Make(options);
     Moved moved;
     if (!GrowPastNeighbour(f, 72, 1 << 20, 2 << 20, 8, &moved)) return;
-    Expect(f.source->calls == 0, "a page move with move_pages off");
+    Expect(f.source->calls == 0, "a page move with move_pages_from 0");
   }
   // Below the threshold.
   {
@@ -458,6 +477,7 @@ int main() {
   std::setvbuf(stdout, nullptr, _IONBF, 0);
   const std::pair<const char*, std::function<void()>> tests[] = {
       {"bytes across offsets and sizes", BytesAcrossOffsetsAndSizes},
+      {"a resident destination gets a copy", ResidentDestinationIsCopied},
       {"the old range is usable again", OldRangeIsUsableAgain},
       {"growth by half keeps mappings bounded", GrowthByHalfKeepsMappingsBounded},
       {"a chunk grown in place moves its largest piece", GrownInPlaceMovesItsLargestPiece},
