@@ -3,6 +3,8 @@
 // moves pages (mremap), for the heap's large reallocs.
 #include "memory_source.h"
 
+#include "debug.h"
+
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -170,7 +172,7 @@ class MmapSource final : public MemorySource {
   // touch cost 28 us, more than copying 1 MiB (bench/results/realloc-pages.txt). Into fresh
   // pages (a heap that grows) a move saves the copy and the faults a copy's destination takes.
   static bool MostlyResident(uintptr_t low, size_t bytes) {
-    constexpr size_t kRun = 64, kRuns = 4;  // pages per sample, samples
+    constexpr size_t kRun = 64, kRuns = 2;  // pages per sample (its first and last), samples
     const size_t pages = bytes / kPageSize;
     unsigned char resident[kRun];
     size_t seen = 0, in_memory = 0;
@@ -207,7 +209,10 @@ class MmapSource final : public MemorySource {
     }
     return best;
   }
-  void Remember(uintptr_t low, uintptr_t high) { moved_[moved_count_++] = Range{low, high}; }
+  void Remember(uintptr_t low, uintptr_t high) {
+    MA_ASSERT(moved_count_ < kMaxMoved && low < high && low >= region_ && high <= committed_);
+    moved_[moved_count_++] = Range{low, high};
+  }
   // [low, high) holds no moved pages any more: ranges are cut, and one cut in the middle splits in
   // two (as its mapping does).
   void Forget(uintptr_t low, uintptr_t high) {
@@ -216,6 +221,7 @@ class MmapSource final : public MemorySource {
       if (range.high <= low || range.low >= high) {
         ++i;
       } else if (range.low < low && range.high > high) {
+        MA_ASSERT(moved_count_ < kMaxMoved);
         const Range upper{high, range.high};
         range.high = low;
         moved_[moved_count_++] = upper;  // MovePages keeps room for the splits of its two Forgets
