@@ -149,11 +149,17 @@ bool Heap::MovePagesTo(Granules pos, Granules old, Granules size, Granules* move
   // offset. MoveTo's rule of room to grow by half holds as for a copy: the chunk it picks for
   // size * 3/2 has room for the pad too (size / 2 is 4 pages or more, the pad below a page).
   MA_ASSERT(size / 2 >= (kSourcePageBytes >> granule_shift_));
+  const size_t segments_before = segments_.size();
+  const Granules top_before = segments_before != 0 ? segments_.back().top : 0;
   placement_phase_ = from & (kSourcePageBytes - 1);
   const Status placed = AllocGranules(size, granule() < kSourcePageBytes ? kSourcePageBytes : 0, /*grows=*/true, moved_to);
   placement_phase_ = 0;
   // Without room for the pad a plain copy may still fit (a capped heap).
   if (placed != Status::kOk) return false;
+  // Pages move only into fresh memory (MemorySource::MovePages asks the kernel, for about a copy of
+  // 256 KiB here): a chunk taken from free space held bytes before, so its pages are in memory,
+  // and only one carved from the wilderness may be fresh.
+  const bool from_wilderness = segments_.size() != segments_before || *moved_to >= top_before;
   bool defer;
   if (!ReserveRelease(old, &defer)) {
     *status = Status::kOutOfMemory;  // as MoveTo: the new chunk stays allocated
@@ -171,7 +177,7 @@ bool Heap::MovePagesTo(Granules pos, Granules old, Granules size, Granules* move
   // A chunk the kernel could not map again is quarantined for good, never handed out: without room
   // for it in the quarantine (reserved only now, so that a realloc that failed has not grown it),
   // the bytes are copied.
-  if (from_high > from_low && quarantined_.Reserve(quarantined_.size() + 1)) {
+  if (from_wilderness && from_high > from_low && quarantined_.Reserve(quarantined_.size() + 1)) {
     // A piece (one mapping's part of the chunk: MemorySource::MovePages) of less than half the
     // threshold is copied with the rest.
     outcome = source_->MovePages(from_low, from_high - from_low, to_low, to_high - to_low, options_.move_pages_from / 2, &piece);

@@ -259,21 +259,37 @@ void BytesAcrossOffsetsAndSizes() {
   }
 }
 
-// A destination whose pages are in memory already (reused free space) gets a copy: a move would
-// throw those pages away and leave fresh ones to fault in where the chunk was.
+// A destination whose pages are in memory already gets a copy: a move would throw those pages
+// away and leave fresh ones to fault in where the chunk was. From free space (which held bytes)
+// the source is not even asked; from wilderness in use before (FreeAll keeps the memory), the
+// source asks the kernel and declines.
 void ResidentDestinationIsCopied() {
-  Fixture f = Make(MmapOptions());
-  const uint64_t bytes = 1 << 20;
-  const uintptr_t lead = Alloc(*f.heap, 4096);
-  const uintptr_t warm = Alloc(*f.heap, 4 * bytes);
-  Fill(warm, 4 * bytes, 1);  // its pages are in memory now
-  const uintptr_t fence = Alloc(*f.heap, 4096);
-  f.heap->Free(warm);
-  Moved moved;
-  if (!GrowPastNeighbour(f, 200, bytes, 2 * bytes, 21, &moved)) return;
-  Expect(moved.after >= warm && moved.after < warm + 4 * bytes, "the chunk did not move into the warm free space");
-  Expect(f.source->outcomes[static_cast<int>(PageMove::kMoved)] == 0 && f.source->calls == 1, "pages moved into memory in use");
-  static_cast<void>(lead), static_cast<void>(fence);
+  {
+    Fixture f = Make(MmapOptions());
+    const uint64_t bytes = 1 << 20;
+    const uintptr_t lead = Alloc(*f.heap, 4096);
+    const uintptr_t warm = Alloc(*f.heap, 4 * bytes);
+    Fill(warm, 4 * bytes, 1);  // its pages are in memory now
+    const uintptr_t fence = Alloc(*f.heap, 4096);
+    f.heap->Free(warm);
+    Moved moved;
+    if (!GrowPastNeighbour(f, 200, bytes, 2 * bytes, 21, &moved)) return;
+    if (!Expect(moved.after >= warm && moved.after < warm + 4 * bytes, "the chunk did not move into the warm free space")) return;
+    if (!Expect(f.source->calls == 0, "pages moved into free space")) return;
+    static_cast<void>(lead), static_cast<void>(fence);
+  }
+  {
+    ma::HeapOptions options = MmapOptions();
+    options.trim_threshold = ma::kNeverTrim;
+    Fixture f = Make(options);
+    const uint64_t bytes = 1 << 20;
+    Fill(Alloc(*f.heap, 8 * bytes), 8 * bytes, 2);
+    f.heap->FreeAll();  // the wilderness again, its pages in memory
+    Moved moved;
+    if (!GrowPastNeighbour(f, 200, bytes, 2 * bytes, 22, &moved)) return;
+    if (!Expect(f.source->calls == 1, "the source was not asked")) return;
+    Expect(f.source->outcomes[static_cast<int>(PageMove::kNotMoved)] == 1, "pages moved into memory in use");
+  }
 }
 
 void OldRangeIsUsableAgain() {
