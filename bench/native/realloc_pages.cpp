@@ -9,6 +9,7 @@
 // thresholds, and never (copies only), with glibc's realloc, whose chunks from its mmap threshold
 // up (128 KiB, rising dynamically) are mappings of their own that mremap moves.
 #include <malloc.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -25,10 +26,18 @@
 
 namespace {
 
+// The process's CPU time (user and system), not the wall clock: on a machine shared with other
+// jobs the wall clock counts their time slices too. A page fault's time is system time.
 double Now() {
   timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
+}
+
+long MinorFaults() {
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
 }
 
 double Median(std::vector<double> values) {
@@ -92,11 +101,12 @@ class Client {
 // (as a string builder does), while a 64-byte..4 KiB allocation lands after each growth. One run
 // per heap, the heap kept warm across runs as a long-running program keeps its arena.
 void Growth(int runs) {
-  std::printf("growth: %s\n", "buffers growing by half from 64 KiB to 64 MiB, the new bytes written; ns per realloc (median of runs), moves");
+  std::printf("growth: buffers growing by half from 64 KiB to 64 MiB in turn, the new bytes written, a small allocation after each;\n"
+              "        CPU ns and minor page faults per realloc (median of %d runs after a warm-up, one warm heap), and how many moved\n", runs);
   for (const int buffers : {1, 4}) {
     for (const Allocator& allocator : kAllocators) {
       Client client(allocator);
-      std::vector<double> ns;
+      std::vector<double> ns, faults;
       uint64_t reallocs = 0, moves = 0;
       for (int run = 0; run <= runs; ++run) {
         std::vector<void*> held;
@@ -107,6 +117,7 @@ void Growth(int runs) {
           std::memset(buffer[b], b + 1, size[b]);
         }
         uint64_t run_reallocs = 0, run_moves = 0;
+        const long faults_before = MinorFaults();
         const double start = Now();
         for (bool growing = true; growing;) {
           growing = false;
@@ -124,15 +135,18 @@ void Growth(int runs) {
           }
         }
         const double elapsed = Now() - start;
+        const long run_faults = MinorFaults() - faults_before;
         for (int b = 0; b < buffers; ++b) client.Free(buffer[b]);
         for (void* p : held) client.Free(p);
         if (run == 0) continue;  // the warm-up
         ns.push_back(elapsed / static_cast<double>(run_reallocs));
+        faults.push_back(static_cast<double>(run_faults) / static_cast<double>(run_reallocs));
         reallocs = run_reallocs;
         moves = run_moves;
       }
-      std::printf("  %d buffer%s  %-26s %10.0f ns/realloc  (%llu reallocs, %llu moved)\n", buffers, buffers == 1 ? " " : "s",
-                  allocator.name, Median(ns), static_cast<unsigned long long>(reallocs), static_cast<unsigned long long>(moves));
+      std::printf("  %d buffer%s  %-26s %10.0f ns/realloc %8.0f faults/realloc  (%llu reallocs, %llu moved)\n", buffers,
+                  buffers == 1 ? " " : "s", allocator.name, Median(ns), Median(faults), static_cast<unsigned long long>(reallocs),
+                  static_cast<unsigned long long>(moves));
     }
   }
 }
@@ -140,7 +154,8 @@ void Growth(int runs) {
 // One move of a chunk of each size, past a neighbour, then the old range allocated again and
 // written (the faults that moved pages leave behind are paid there): the threshold's trade.
 void Move(int runs) {
-  std::printf("move: one realloc of a chunk past its neighbour to 1.5x, its bytes written before; then the old range reused (allocated and written); ns (median)\n");
+  std::printf("move: one realloc of a chunk past its neighbour to 1.5x (into warm wilderness: pages stay), its bytes written before;\n"
+              "      then the old range reused (allocated and written); CPU ns (median)\n");
   std::printf("  %-10s %-26s %12s %12s %12s\n", "bytes", "allocator", "realloc", "reuse", "sum");
   for (const size_t bytes : {size_t{32} << 10, size_t{64} << 10, size_t{128} << 10, size_t{256} << 10, size_t{1} << 20, size_t{8} << 20}) {
     for (const Allocator& allocator : kAllocators) {
@@ -202,17 +217,21 @@ void ReplayTrace(const char* path, int runs) {
     std::exit(2);
   }
   const ma::TraceView trace{kinds.data(), ids.data(), sizes.data(), kinds.size(), num_ids};
-  std::printf("replay %s (touching; ns per op, median of %d runs after a warm-up)\n", path, runs);
+  std::printf("replay %s (touching; CPU ns and minor faults per op over a warm-up and %d runs; Replay's own wall-clock median)\n", path, runs);
   for (const Allocator& allocator : kAllocators) {
     std::vector<double> run_ns;
     ma::ReplayResult result;
     size_t failed = 0;
+    const double start = Now();
+    const long faults_before = MinorFaults();
     if (ma::Replay(trace, allocator.libc, OptionsFor(allocator), /*touch=*/true, static_cast<uint32_t>(runs), &run_ns, &result, &failed) !=
         ma::Status::kOk) {
       std::printf("  %-26s failed at op %zu\n", allocator.name, failed);
       continue;
     }
-    std::printf("  %-26s %8.1f ns/op\n", allocator.name, Median(run_ns));
+    const double ops = static_cast<double>(trace.ops) * (runs + 1);
+    std::printf("  %-26s %8.1f CPU ns/op %8.3f faults/op   (wall %8.1f ns/op)\n", allocator.name, (Now() - start) / ops,
+                static_cast<double>(MinorFaults() - faults_before) / ops, Median(run_ns));
   }
 }
 
