@@ -54,14 +54,16 @@ class MemorySource {
   virtual bool CanMovePages() const { return false; }
   // Moves whole pages of [from, from + from_bytes) to the same offsets from `to`: the largest
   // piece of the range that one mapping holds (mremap moves within one mapping), when it has
-  // least_bytes or more; *piece says which (offsets from `from`), the rest the caller copies. The
+  // least_bytes or more, and only into fresh pages (never touched: a move would throw pages in
+  // memory away); `carved` says the destination came from the wilderness, where fresh pages are
+  // likely; *piece says which pages moved (offsets from `from`), the rest the caller copies. The
   // moved pages reach to + to_bytes (to_bytes >= from_bytes; the pages past the piece read as
   // zeros) and fresh pages are mapped where they were. Both ranges are page aligned, disjoint, and
   // inside memory this source gave and still holds.
   virtual PageMove MovePages(uintptr_t from, size_t from_bytes, uintptr_t to, size_t to_bytes, size_t least_bytes,
-                             PagePiece* piece) {
+                             bool carved, PagePiece* piece) {
     static_cast<void>(from), static_cast<void>(from_bytes), static_cast<void>(to), static_cast<void>(to_bytes);
-    static_cast<void>(least_bytes), static_cast<void>(piece);
+    static_cast<void>(least_bytes), static_cast<void>(carved), static_cast<void>(piece);
     return PageMove::kNotMoved;
   }
 };

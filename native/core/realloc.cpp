@@ -156,10 +156,8 @@ bool Heap::MovePagesTo(Granules pos, Granules old, Granules size, Granules* move
   placement_phase_ = 0;
   // Without room for the pad a plain copy may still fit (a capped heap).
   if (placed != Status::kOk) return false;
-  // Pages move only into fresh memory (MemorySource::MovePages asks the kernel, for about a copy of
-  // 256 KiB here): a chunk taken from free space held bytes before, so its pages are in memory,
-  // and only one carved from the wilderness may be fresh.
-  const bool from_wilderness = segments_.size() != segments_before || *moved_to >= top_before;
+  // Pages move only into fresh memory: likely in the wilderness, the source knows where else.
+  const bool carved = segments_.size() != segments_before || *moved_to >= top_before;
   bool defer;
   if (!ReserveRelease(old, &defer)) {
     *status = Status::kOutOfMemory;  // as MoveTo: the new chunk stays allocated
@@ -177,10 +175,10 @@ bool Heap::MovePagesTo(Granules pos, Granules old, Granules size, Granules* move
   // A chunk the kernel could not map again is quarantined for good, never handed out: without room
   // for it in the quarantine (reserved only now, so that a realloc that failed has not grown it),
   // the bytes are copied.
-  if (from_wilderness && from_high > from_low && quarantined_.Reserve(quarantined_.size() + 1)) {
+  if (from_high > from_low && quarantined_.Reserve(quarantined_.size() + 1)) {
     // A piece (one mapping's part of the chunk: MemorySource::MovePages) of less than half the
     // threshold is copied with the rest.
-    outcome = source_->MovePages(from_low, from_high - from_low, to_low, to_high - to_low, options_.move_pages_from / 2, &piece);
+    outcome = source_->MovePages(from_low, from_high - from_low, to_low, to_high - to_low, options_.move_pages_from / 2, carved, &piece);
   }
   void* const target = reinterpret_cast<void*>(to);
   const void* const source = reinterpret_cast<const void*>(from);

@@ -64,13 +64,13 @@ class WrappedSource final : public MemorySource {
   }
   bool Release(uintptr_t expected_end, uintptr_t new_end) override { return inner_->Release(expected_end, new_end); }
   bool CanMovePages() const override { return inner_->CanMovePages(); }
-  PageMove MovePages(uintptr_t from, size_t from_bytes, uintptr_t to, size_t to_bytes, size_t least_bytes, ma::PagePiece* piece) override {
+  PageMove MovePages(uintptr_t from, size_t from_bytes, uintptr_t to, size_t to_bytes, size_t least_bytes, bool carved, ma::PagePiece* piece) override {
     ++calls;
     last_from = from, last_to = to, last_from_bytes = from_bytes, last_to_bytes = to_bytes;
     PageMove outcome;
     switch (inject) {
       case Inject::kNone:
-        outcome = inner_->MovePages(from, from_bytes, to, to_bytes, least_bytes, piece);
+        outcome = inner_->MovePages(from, from_bytes, to, to_bytes, least_bytes, carved, piece);
         break;
       case Inject::kNotMoved:
         // As the kernel after a failed mremap: the destination's pages were mapped again, fresh.
@@ -82,7 +82,7 @@ class WrappedSource final : public MemorySource {
         outcome = PageMove::kToLost;
         break;
       case Inject::kFromLost:
-        outcome = inner_->MovePages(from, from_bytes, to, to_bytes, least_bytes, piece);
+        outcome = inner_->MovePages(from, from_bytes, to, to_bytes, least_bytes, carved, piece);
         if (outcome == PageMove::kMoved) {
           Remap(from + piece->offset, piece->bytes, PROT_NONE);
           outcome = PageMove::kFromLost;
@@ -260,9 +260,8 @@ void BytesAcrossOffsetsAndSizes() {
 }
 
 // A destination whose pages are in memory already gets a copy: a move would throw those pages
-// away and leave fresh ones to fault in where the chunk was. From free space (which held bytes)
-// the source is not even asked; from wilderness in use before (FreeAll keeps the memory), the
-// source asks the kernel and declines.
+// away and leave fresh ones to fault in where the chunk was: free space that held bytes, and
+// wilderness in use before (FreeAll keeps the memory), where the source asks the kernel.
 void ResidentDestinationIsCopied() {
   {
     Fixture f = Make(MmapOptions());
@@ -275,7 +274,7 @@ void ResidentDestinationIsCopied() {
     Moved moved;
     if (!GrowPastNeighbour(f, 200, bytes, 2 * bytes, 21, &moved)) return;
     if (!Expect(moved.after >= warm && moved.after < warm + 4 * bytes, "the chunk did not move into the warm free space")) return;
-    if (!Expect(f.source->calls == 0, "pages moved into free space")) return;
+    if (!Expect(f.source->calls == 1 && f.source->outcomes[static_cast<int>(PageMove::kMoved)] == 0, "pages moved into free space")) return;
     static_cast<void>(lead), static_cast<void>(fence);
   }
   {
@@ -290,6 +289,25 @@ void ResidentDestinationIsCopied() {
     if (!Expect(f.source->calls == 1, "the source was not asked")) return;
     Expect(f.source->outcomes[static_cast<int>(PageMove::kNotMoved)] == 1, "pages moved into memory in use");
   }
+}
+
+// Free space where pages moved away from is fresh: a later move into it moves pages too.
+void FreshFreeSpaceTakesPages() {
+  Fixture f = Make(MmapOptions());
+  const uint64_t bytes = 1 << 20;
+  Moved first;
+  const uintptr_t chunk = Alloc(*f.heap, bytes);
+  Fill(chunk, bytes, 32);
+  const uintptr_t keep = Alloc(*f.heap, 4096);
+  if (!GrowPastNeighbour(f, 200, 2 * bytes, 3 * bytes, 31, &first)) return;  // leaves ~2 MiB of fresh free space
+  const uint64_t moves = f.source->outcomes[static_cast<int>(PageMove::kMoved)];
+  // The chunk must move: the best fit for it is that free space.
+  uintptr_t now = 0;
+  if (!Expect(f.heap->Realloc(chunk, bytes + bytes / 4, &now) == Status::kOk && now != chunk, "the chunk did not move")) return;
+  if (!Intact(now, bytes, 32) || !Checked(*f.heap, "the move")) return;
+  Expect(now < first.before + 2 * bytes && now + bytes > first.before, "the chunk did not move into the fresh free space");
+  Expect(f.source->outcomes[static_cast<int>(PageMove::kMoved)] == moves + 1, "no page move into fresh free space");
+  static_cast<void>(keep);
 }
 
 void OldRangeIsUsableAgain() {
@@ -494,6 +512,7 @@ int main() {
   const std::pair<const char*, std::function<void()>> tests[] = {
       {"bytes across offsets and sizes", BytesAcrossOffsetsAndSizes},
       {"a resident destination gets a copy", ResidentDestinationIsCopied},
+      {"fresh free space takes pages", FreshFreeSpaceTakesPages},
       {"the old range is usable again", OldRangeIsUsableAgain},
       {"growth by half keeps mappings bounded", GrowthByHalfKeepsMappingsBounded},
       {"a chunk grown in place moves its largest piece", GrownInPlaceMovesItsLargestPiece},
