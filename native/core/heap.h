@@ -226,8 +226,10 @@ class Heap {
   // that growth moved.
   bool GrowInPlace(Segment** segment, Granules pos, Granules old, Granules size, Status* status);
   Status MoveTo(Granules pos, Granules old, Granules size, Granules* moved_to);
-  // MoveTo by moving the chunk's whole pages (mmap sources): false when it did not apply or gave
-  // up with nothing changed, and MoveTo copies instead; true with *status otherwise.
+  // MoveTo by moving the chunk's whole pages (mmap sources): true with *status when it moved the
+  // chunk (pieces the source could not move are copied) or failed; false when MoveTo must copy
+  // instead: nothing changed, or the kernel lost the destination's pages and that chunk is
+  // quarantined for good.
   bool MovePagesTo(Granules pos, Granules old, Granules size, Granules* moved_to, Status* status);
 
   // ---- free.cpp
