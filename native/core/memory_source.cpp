@@ -105,6 +105,7 @@ class MmapSource final : public MemorySource {
       if (replaced == MAP_FAILED) return false;
       Forget(new_committed, committed_);
       committed_ = new_committed;
+      resident_below_ = std::min(resident_below_, new_committed);
     }
     end_ = new_end;
     return true;
@@ -131,7 +132,12 @@ class MmapSource final : public MemorySource {
     const size_t target_bytes = to + to_bytes - target;
     // Fresh pages are in the wilderness, or where pages moved away from (kept for a while): only
     // there the kernel is asked (a mincore call costs about a copy of 256 KiB on the VM measured).
-    if ((!carved && !RecentlyRefreshed(target, target + target_bytes)) || MostlyResident(target, target_bytes)) {
+    // Wilderness below memory found in use before (the heap was emptied and is filled again) is
+    // taken to be in use too, without asking again.
+    const bool refreshed = RecentlyRefreshed(target, target + target_bytes);
+    if (!refreshed && (!carved || target < resident_below_)) return PageMove::kNotMoved;
+    if (MostlyResident(target, target_bytes)) {
+      resident_below_ = std::max(resident_below_, target + std::min<size_t>(target_bytes, kResidentSample * kPageSize));
       return PageMove::kNotMoved;
     }
     void* moved = mremap(reinterpret_cast<void*>(chosen.low), chosen.high - chosen.low, target_bytes, MREMAP_MAYMOVE | MREMAP_FIXED,
@@ -164,6 +170,7 @@ class MmapSource final : public MemorySource {
     uintptr_t low, high;
   };
 
+  static constexpr size_t kResidentSample = 64;  // pages
   // The last ranges MovePages left fresh pages in: a growing buffer's next move often lands there.
   // (They stay listed when reused; mincore then says so.)
   static constexpr uint32_t kRefreshed = 16;
@@ -187,11 +194,10 @@ class MmapSource final : public MemorySource {
   // chunk was, to be faulted in again when that memory is reused: on the machine measured (a VM),
   // a fresh page's first touch cost about 25 us, the time of copying 1 MiB
   // (bench/results/realloc-pages.txt). Into fresh pages (a heap that grows) a move saves the copy
-  // and the faults a copy's destination takes. One mincore call: about 1 us.
+  // and the faults a copy's destination takes. One mincore call: about 2 us on that VM.
   static bool MostlyResident(uintptr_t low, size_t bytes) {
-    constexpr size_t kSample = 64;
-    unsigned char resident[kSample];
-    const size_t pages = std::min(kSample, bytes / kPageSize);
+    unsigned char resident[kResidentSample];
+    const size_t pages = std::min(kResidentSample, bytes / kPageSize);
     if (mincore(reinterpret_cast<void*>(low), pages * kPageSize, resident) != 0) return true;
     size_t in_memory = 0;
     for (size_t i = 0; i < pages; ++i) in_memory += resident[i] & 1;
@@ -257,6 +263,7 @@ class MmapSource final : public MemorySource {
   uint32_t moved_count_ = 0;
   Range moved_[kMaxMoved];
   Range refreshed_[kRefreshed] = {};
+  uintptr_t resident_below_ = 0;  // the end of the highest sample mincore found in memory
   uint32_t refreshed_next_ = 0;
 };
 
