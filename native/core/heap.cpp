@@ -103,7 +103,9 @@ bool Heap::IsQuarantined(Granules pos) const {
 
 Granules Heap::AlignmentPad(Granules pos, uint64_t align) const {
   if (align == 0) return 0;
-  const uintptr_t address = AddressOf(pos);
+  // The placement phase (a page move's destination shares its source's offset in a page) shifts
+  // the boundaries; it is below `align`, so the pad stays below `align` too.
+  const uintptr_t address = AddressOf(pos) - placement_phase_;
   return static_cast<Granules>((((address + align - 1) & ~(align - 1)) - address) >> granule_shift_);
 }
 

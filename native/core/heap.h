@@ -89,6 +89,9 @@ struct HeapOptions {
   uint64_t max_heap_bytes = 0;          // 0: no cap but the source's
   uint64_t segregate_small = 64;        // requests up to this many bytes take the high end of
                                         // the free space they split; 0: every request the low end
+  uint64_t move_pages_from = 131072;    // a realloc that moves a chunk of this many bytes or
+                                        // more moves its pages where the source can
+                                        // (realloc.cpp); 0: always copies bytes
 };
 
 struct HeapStats {
@@ -239,6 +242,11 @@ class Heap {
   // that growth moved.
   bool GrowInPlace(Segment** segment, Granules pos, Granules old, Granules size, Status* status);
   Status MoveTo(Granules pos, Granules old, Granules size, Granules* moved_to);
+  // MoveTo by moving the chunk's whole pages (mmap sources): true with *status when it moved the
+  // chunk (pieces the source could not move are copied) or failed; false when MoveTo must copy
+  // instead: nothing changed, or the kernel lost the destination's pages and that chunk is
+  // quarantined for good.
+  bool MovePagesTo(Granules pos, Granules old, Granules size, Granules* moved_to, Status* status);
 
   // ---- free.cpp
   // Frees the live chunk [pos, pos + size) that FindLive found: every free goes this way.
@@ -330,6 +338,8 @@ class Heap {
   FrontEnd front_;                 // the deferred chunks (best fit only)
   MetadataArray<Granules> quarantined_;  // starts of quarantined chunks, unordered (rare)
   Granules rover_ = 0;             // next fit's roving position
+  uintptr_t placement_phase_ = 0;  // an aligned placement puts its chunk this many bytes past the
+                                   // boundary (AlignmentPad); nonzero only inside MovePagesTo
   uint64_t trim_threshold_;        // options_.trim_threshold, raised after each trim-then-grow
   Granules small_granules_;        // options_.segregate_small in granules; 0 without split or for bump
   uint64_t trimmed_since_growth_ = 0;  // given back by automatic trims since the heap last grew

@@ -1,6 +1,7 @@
 // Realloc in three paths: Shrink (in place, the tail freed), GrowInPlace (into the free chunks
 // above, deferred ones included, and into the wilderness when they reach it), and MoveTo (a new
-// chunk placed where it can grow again, the bytes copied, the old chunk freed). And
+// chunk placed where it can grow again, the bytes copied, the old chunk freed). A large chunk on a
+// source that moves pages (mmap) moves its whole pages instead of copying them (MovePagesTo). And
 // MoveAndQuarantine, the move the addon needs when a view of the old chunk escaped it.
 #include <algorithm>
 #include <cstring>
@@ -8,6 +9,16 @@
 #include "heap.h"
 
 namespace ma {
+namespace {
+
+// Pages move only for chunks of this many bytes or more, whatever the options: the placement
+// below relies on it.
+constexpr uint64_t kLeastPageMoveBytes = 8 * kSourcePageBytes;
+
+uintptr_t PageDown(uintptr_t address) { return address & ~(kSourcePageBytes - 1); }
+uintptr_t PageUp(uintptr_t address) { return PageDown(address + kSourcePageBytes - 1); }
+
+}  // namespace
 
 Status Heap::Realloc(uintptr_t address, uint64_t bytes, uintptr_t* new_address) {
   Segment* segment;
@@ -104,10 +115,17 @@ bool Heap::GrowInPlace(Segment** segment_io, Granules pos, Granules old, Granule
 }
 
 Status Heap::MoveTo(Granules pos, Granules old, Granules size, Granules* moved_to) {
+  Status status = Status::kOk;
+  // HeapOptions::move_pages_from: below it a copy is cheaper (bench/results/realloc-pages.txt).
+  const uint64_t old_bytes = static_cast<uint64_t>(old) << granule_shift_;
+  if (options_.move_pages_from != 0 && old_bytes >= options_.move_pages_from && old_bytes >= kLeastPageMoveBytes && source_->CanMovePages() &&
+      MovePagesTo(pos, old, size, moved_to, &status)) {
+    return status;
+  }
   // A chunk that grew once grows again (strbuf-style buffers grow by half, many times): it is
   // placed at the low end of the free space it takes, so that the rest stays above it for its
   // next growth, never segregated to the high end as a small request would be.
-  const Status status = AllocGranules(size, 0, /*grows=*/true, moved_to);
+  status = AllocGranules(size, 0, /*grows=*/true, moved_to);
   if (status != Status::kOk) return status;
   // Freeing the old chunk may need a record: reserved only now, so that a realloc the source
   // refused has not grown the tables. If even a page for the record cannot be mapped, the move
@@ -121,6 +139,79 @@ Status Heap::MoveTo(Granules pos, Granules old, Granules size, Granules* moved_t
   --frees_;  // a realloc, not a free
   ReleaseChunk(*SegmentOf(pos), pos, old, defer);
   return Status::kOk;
+}
+
+bool Heap::MovePagesTo(Granules pos, Granules old, Granules size, Granules* moved_to, Status* status) {
+  const uintptr_t from = AddressOf(pos);
+  const uint64_t old_bytes = static_cast<uint64_t>(old) << granule_shift_;
+  // The destination starts at the source's offset in a page, so that whole pages line up: an
+  // aligned placement (best fit for size plus the pad, as any aligned request) shifted by that
+  // offset. MoveTo's rule of room to grow by half holds as for a copy: the chunk it picks for
+  // size * 3/2 has room for the pad too (size / 2 is 4 pages or more, the pad below a page).
+  MA_ASSERT(size / 2 >= (kSourcePageBytes >> granule_shift_));
+  const size_t segments_before = segments_.size();
+  const Granules top_before = segments_before != 0 ? segments_.back().top : 0;
+  placement_phase_ = from & (kSourcePageBytes - 1);
+  const Status placed = AllocGranules(size, granule() < kSourcePageBytes ? kSourcePageBytes : 0, /*grows=*/true, moved_to);
+  placement_phase_ = 0;
+  // Without room for the pad a plain copy may still fit (a capped heap).
+  if (placed != Status::kOk) return false;
+  // Pages move only into fresh memory: likely in the wilderness, the source knows where else.
+  const bool carved = segments_.size() != segments_before || *moved_to >= top_before;
+  bool defer;
+  if (!ReserveRelease(old, &defer)) {
+    *status = Status::kOutOfMemory;  // as MoveTo: the new chunk stays allocated
+    return true;
+  }
+  const uintptr_t to = AddressOf(*moved_to);
+  MA_ASSERT(((to ^ from) & (kSourcePageBytes - 1)) == 0);
+  // Whole pages move; the partial pages at the ends are shared with the neighbours and copied, and
+  // so is what lies outside the piece the source moved.
+  const uintptr_t from_low = PageUp(from), from_high = PageDown(from + old_bytes);
+  const uintptr_t to_low = to + (from_low - from);
+  const uintptr_t to_high = PageDown(to + (static_cast<uint64_t>(size) << granule_shift_));
+  PageMove outcome = PageMove::kNotMoved;
+  PagePiece piece{0, 0};
+  // A chunk the kernel could not map again is quarantined for good, never handed out: without room
+  // for it in the quarantine (reserved only now, so that a realloc that failed has not grown it),
+  // the bytes are copied.
+  if (from_high > from_low && quarantined_.Reserve(quarantined_.size() + 1)) {
+    // A piece (one mapping's part of the chunk: MemorySource::MovePages) of less than half the
+    // threshold is copied with the rest.
+    outcome = source_->MovePages(from_low, from_high - from_low, to_low, to_high - to_low, options_.move_pages_from / 2, carved, &piece);
+  }
+  void* const target = reinterpret_cast<void*>(to);
+  const void* const source = reinterpret_cast<const void*>(from);
+  switch (outcome) {
+    case PageMove::kMoved:
+    case PageMove::kFromLost: {
+      const uint64_t piece_low = (from_low - from) + piece.offset, piece_high = piece_low + piece.bytes;
+      MA_ASSERT(piece.bytes != 0 && piece_high <= from_high - from);
+      std::memcpy(target, source, static_cast<size_t>(piece_low));
+      std::memcpy(reinterpret_cast<void*>(to + piece_high), reinterpret_cast<const void*>(from + piece_high),
+                  static_cast<size_t>(old_bytes - piece_high));
+      break;
+    }
+    case PageMove::kNotMoved:
+      std::memcpy(target, source, static_cast<size_t>(old_bytes));
+      break;
+    case PageMove::kToLost:
+      // The bytes never left, but the new chunk lost its pages: it is put away for good, and the
+      // move starts again as a copy into another chunk.
+      quarantined_.PushBack(*moved_to);
+      return false;
+  }
+  if (outcome == PageMove::kFromLost) {
+    // The bytes are the user's in the new chunk; the old one lost its pages and is put away.
+    quarantined_.PushBack(pos);
+    *status = Status::kOk;
+    return true;
+  }
+  NoteFreed(old);
+  --frees_;  // a realloc, not a free
+  ReleaseChunk(*SegmentOf(pos), pos, old, defer);
+  *status = Status::kOk;
+  return true;
 }
 
 Status Heap::MoveAndQuarantine(uintptr_t address, uint64_t bytes, uintptr_t* new_address) {
