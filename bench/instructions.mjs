@@ -42,7 +42,7 @@ try {
   const counted = (file, allocator, runs) => {
     const run = spawnSync('valgrind', ['--tool=callgrind', "--toggle-collect=*RunOps*", '--callgrind-out-file=/dev/null', driver, file, allocator, String(runs), '0'], { encoding: 'utf8' })
     const match = /Collected : (\d+)/.exec(run.stderr)
-    if (match === null) throw new Error(`callgrind failed on ${file} ${allocator}: ${run.stderr.slice(-400)}`)
+    if (run.status !== 0 || match === null || Number(match[1]) === 0) throw new Error(`callgrind failed on ${file} ${allocator}: ${run.stderr.slice(-400)}`)
     return Number(match[1])
   }
   const lines = [

@@ -135,6 +135,8 @@ export interface HeapStats {
   topBytes: number
   /** Bytes of the out-of-band tables. */
   metadataBytes: number
+  /** The most metadataBytes has been: the tables shrink after a peak (trim(), reset(), frees). */
+  peakMetadataBytes: number
   allocs: number
   frees: number
   reallocs: number

@@ -26,12 +26,13 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
   backends: ['types', 'errors', 'binding'],
   heap: ['backends', 'types', 'errors', 'binding'],
   render: ['types', 'errors'],
-  trace: ['backends', 'types', 'errors'],
+  process: [], // starting a command as a shell would: record and run share it
+  trace: ['backends', 'process', 'types', 'errors'],
   replay: ['trace', 'heap', 'backends', 'render', 'types', 'errors', 'binding'],
   bench: ['replay', 'trace', 'heap', 'render', 'types', 'errors'],
-  run: ['bench', 'replay', 'trace', 'heap', 'backends', 'render', 'types', 'errors'],
+  run: ['bench', 'replay', 'trace', 'heap', 'backends', 'render', 'process', 'types', 'errors'],
   index: ['heap', 'backends', 'trace', 'replay', 'bench', 'render', 'run', 'types', 'errors'],
-  cli: ['index', 'run', 'bench', 'replay', 'trace', 'heap', 'backends', 'render', 'types', 'errors', 'binding'],
+  cli: ['index', 'run', 'bench', 'replay', 'trace', 'heap', 'backends', 'render', 'process', 'types', 'errors', 'binding'],
 }
 
 /** Type-only imports a layer may make beyond MAY_IMPORT: render/ draws the data of these. */

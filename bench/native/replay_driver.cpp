@@ -37,8 +37,6 @@ int main(int argc, char** argv) {
   ma::HeapOptions options;
   options.source = ma::SourceKind::kMmap;
   options.max_heap_bytes = uint64_t{1} << 30;  // a small reservation, so that valgrind can map it
-  // "libc" replays against the process's malloc (bench/instructions.mjs's baseline); every other
-  // name must be a strategy's.
   if (allocator != "libc" && !ma::StrategyFromName(allocator.c_str(), &options.strategy)) {
     std::fprintf(stderr, "replay_driver: no strategy is called %s\n", allocator.c_str());
     return 2;

@@ -8,7 +8,7 @@ import os from 'node:os'
 import { basename } from 'node:path'
 import { runBench, expandTracePaths, loadTraces, type TraceSource } from '../bench/run'
 import type { BenchOptions, BenchReport, TraceError } from '../bench/types'
-import { DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL } from '../heap/options'
+import { DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL, MAX_GROWTH, MAX_SEGREGATE_SMALL } from '../heap/options'
 import { renderSvg } from '../render/bench-svg'
 import { formatDuration, formatInteger, formatProgress, formatReportCsv, formatReportTables, summarize } from '../render/format'
 import { mallocReplay, parseMallocSpecs, usableMallocs } from '../replay/malloc-rows'
@@ -185,8 +185,8 @@ export async function runBenchCommand(args: readonly string[], io: CliIo): Promi
     maxLiveBytes: byteOption('max-live', values['max-live'], DEFAULT_MAX_LIVE),
     maxHeapBytes: byteOption('max-heap', values['max-heap'], positionals.length === 0 ? DEFAULT_WORKLOAD_MAX_HEAP : 0) || null,
   }
-  if (options.growth > 2 ** 40) throw benchUsage(`--growth ${values.growth} is more than 1 TiB`)
-  if (options.segregateSmall > 2 ** 20) throw benchUsage(`--segregate-small ${values['segregate-small']} is more than 1 MiB`)
+  if (options.growth > MAX_GROWTH) throw benchUsage(`--growth ${values.growth} is more than 1 TiB`)
+  if (options.segregateSmall > MAX_SEGREGATE_SMALL) throw benchUsage(`--segregate-small ${values['segregate-small']} is more than 1 MiB`)
   const seed = wholeNumber('seed', values.seed, 1, 0)
   const ops = wholeNumber('ops', values.ops, DEFAULT_WORKLOAD_OPS, 1)
   if (positionals.length > 0 && (values.seed !== undefined || values.ops !== undefined)) {

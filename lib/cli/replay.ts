@@ -11,7 +11,7 @@ import { MAX_REPEAT, PROGRAM, Progress, UsageError, alignmentOption, byteOption,
 import { AllocatorError } from '../errors'
 import { mallocReplay, parseMallocSpecs, type MallocSpec } from '../replay/malloc-rows'
 import { renderHeapMap } from '../render/heap-map'
-import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL, STRATEGIES } from '../heap/options'
+import { DEFAULT_ALIGNMENT, DEFAULT_GROWTH, DEFAULT_SEGREGATE_SMALL, MAX_GROWTH, MAX_SEGREGATE_SMALL, STRATEGIES } from '../heap/options'
 import { REPLAY_ALLOCATORS } from '../replay/replay'
 import { traceThroughHeap, type TracePictures } from '../replay/replay-pictures'
 import { renderTimeline } from '../render/timeline'
@@ -101,9 +101,9 @@ function timedRunOptions(values: ReplayValues): BenchOptions {
   }
   const alignment = alignmentOption('replay', values.alignment)
   const growth = byteOption('replay', 'growth', values.growth, DEFAULT_GROWTH)
-  if (growth > 2 ** 40) throw usage(`--growth ${values.growth} is more than 1 TiB`)
+  if (growth > MAX_GROWTH) throw usage(`--growth ${values.growth} is more than 1 TiB`)
   const segregateSmall = byteOption('replay', 'segregate-small', values['segregate-small'], DEFAULT_SEGREGATE_SMALL)
-  if (segregateSmall > 2 ** 20) throw usage(`--segregate-small ${values['segregate-small']} is more than 1 MiB`)
+  if (segregateSmall > MAX_SEGREGATE_SMALL) throw usage(`--segregate-small ${values['segregate-small']} is more than 1 MiB`)
   return {
     allocators: [allocator],
     repeat: repeatOption('replay', values.repeat, DEFAULT_REPEAT),

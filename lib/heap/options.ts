@@ -22,9 +22,9 @@ export const DEFAULT_TRIM_THRESHOLD = 131072
 /** The js heap's resizable ArrayBuffer reserves its maximum up front; 1 GiB is address space only. */
 export const DEFAULT_JS_MAX_HEAP_BYTES = 1 << 30
 /** A growth step beyond 1 TiB is surely a unit mistake. */
-const MAX_GROWTH = 2 ** 40
+export const MAX_GROWTH = 2 ** 40
 /** Beyond this, "small" requests would be most requests. */
-const MAX_SEGREGATE_SMALL = 1 << 20
+export const MAX_SEGREGATE_SMALL = 1 << 20
 
 export interface ResolvedOptions {
   backend: 'auto' | Backend

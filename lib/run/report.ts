@@ -63,7 +63,7 @@ export interface ProcessReport {
 
 const MAIN_FIELDS = [
   'heapStart', 'heapEnd', 'heapBytes', 'peakHeapBytes', 'liveBytes', 'liveChunks', 'peakLiveBytes', 'freeBytes', 'freeChunks',
-  'largestFreeChunk', 'topBytes', 'metadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls', 'bytesReleased', 'segments',
+  'largestFreeChunk', 'topBytes', 'metadataBytes', 'peakMetadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls', 'bytesReleased', 'segments',
   'searchSteps', 'deferredChunks',
 ] as const
 const TOTAL_FIELDS = ['heapBytes', 'peakHeapBytes', 'liveBytes', 'peakLiveBytes', 'metadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls'] as const

@@ -24,7 +24,7 @@ export function formatProcessStats(report: ProcessReport, ended: string): string
   const lines = [`pid ${report.pid}  ${commandText(report.command, 70)}  (${report.strategy}, ${ended})`]
   const heapLine = (name: string, peakHeap: number, peakLive: number, metadata: number): string =>
     `  ${name.padEnd(11)}peak heap ${humanBytes(peakHeap)}, peak live ${humanBytes(peakLive)}, utilization ${formatPercent(ratio(peakLive, peakHeap))}, metadata ${humanBytes(metadata)}`
-  lines.push(heapLine('main heap', main.peakHeapBytes, main.peakLiveBytes, main.metadataBytes))
+  lines.push(heapLine('main heap', main.peakHeapBytes, main.peakLiveBytes, main.peakMetadataBytes))
   if (report.heaps > 1) lines.push(heapLine(`${report.heaps} heaps`, total.peakHeapBytes, total.peakLiveBytes, total.metadataBytes) + ' (peaks summed per heap)')
   lines.push(
     `  ${''.padEnd(11)}chunks at exit: ${formatInteger(main.liveChunks)} live (${humanBytes(main.liveBytes)}), ${formatInteger(main.freeChunks)} free (${humanBytes(main.freeBytes)}), top ${humanBytes(main.topBytes)}`,

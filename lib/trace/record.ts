@@ -2,14 +2,14 @@
  * record(): runs a program with the malloc-family recorder preloaded (native/recorder/recorder.c)
  * and collects the .rep traces it wrote, one per process, with their sidecar summaries.
  */
-import { spawn, type StdioOptions } from 'node:child_process'
+import type { StdioOptions } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
-import { constants as osConstants } from 'node:os'
 import { gzipSync } from 'node:zlib'
 import { AllocatorError } from '../errors'
 import { nativeFilePath } from '../backends/binding'
+import { runCommand } from '../process/command'
 
 export const RECORDER_FILE = 'memory-allocator-recorder.so'
 
@@ -175,32 +175,12 @@ export async function record(command: string, args: readonly string[], options: 
     MA_RECORD_TOP_ONLY: '1',
   }
   if (options.topOnly !== true) delete env.MA_RECORD_TOP_ONLY  // nor inherited from an outer record
-  return new Promise((resolvePromise) => {
-    const child = spawn(command, [...args], { env, cwd, stdio: options.stdio ?? 'inherit' })
-    // Ctrl-C reaches the whole process group: let the program handle it and still collect its
-    // traces. A termination aimed at us alone is passed on.
-    const ignore = (): void => {}
-    const pass = (signal: NodeJS.Signals): void => {
-      child.kill(signal)
-    }
-    process.on('SIGINT', ignore)
-    process.on('SIGTERM', pass)
-    process.on('SIGHUP', pass)
-    let done = false
-    const finish = (status: number, signal: NodeJS.Signals | null, started = true): void => {
-      if (done) return
-      done = true
-      process.off('SIGINT', ignore)
-      process.off('SIGTERM', pass)
-      process.off('SIGHUP', pass)
-      resolvePromise({ status, signal, traces: readSummaries(recorderFile, run, gzip), output: gzip ? `${recorderFile}.gz` : recorderFile, started })
-    }
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      // Only a failure to start ends the run here; a started child ends with 'close'.
-      if (child.pid === undefined) finish(error.code === 'ENOENT' ? 127 : 126, null, false)
-    })
-    child.on('close', (code, signal) => {
-      finish(signal !== null ? 128 + (osConstants.signals[signal] ?? 0) : (code ?? 1), signal)
-    })
-  })
+  const ended = await runCommand(command, args, { env, cwd, stdio: options.stdio })
+  return {
+    status: ended.status,
+    signal: ended.signal,
+    traces: readSummaries(recorderFile, run, gzip),
+    output: gzip ? `${recorderFile}.gz` : recorderFile,
+    started: ended.startError === null,
+  }
 }

@@ -238,6 +238,7 @@ napi_value Stats(napi_env env, napi_callback_info info) {
   set("largestFreeChunk", s.largest_free_chunk);
   set("topBytes", s.top_bytes);
   set("metadataBytes", s.metadata_bytes);
+  set("peakMetadataBytes", s.peak_metadata_bytes);
   set("allocs", s.allocs);
   set("frees", s.frees);
   set("reallocs", s.reallocs);

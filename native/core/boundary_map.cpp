@@ -37,6 +37,26 @@ bool BoundaryMap::Cover(Granules limit) {
   return true;
 }
 
+void BoundaryMap::Uncover(Granules limit) {
+  if (limit >= covered_) return;
+  const size_t words = (static_cast<size_t>(limit) + 63) / 64;
+  MA_ASSERT(NextStart(limit, covered_) == covered_);  // nothing starts in what is given back
+  words_.Truncate(words);
+  words_.ShrinkTo(words);
+  // The levels that remain summarize fewer words; the bits of the words given back were zero.
+  size_t below = words;
+  int levels = 0;
+  while (below > 1) {
+    below = (below + 63) / 64;
+    summaries_[levels].Truncate(below);
+    summaries_[levels].ShrinkTo(below);
+    ++levels;
+  }
+  for (int level = levels; level < levels_; ++level) summaries_[level].Release();
+  levels_ = levels;
+  covered_ = limit;
+}
+
 void BoundaryMap::Clear() {
   words_.Fill(Word{0, 0});
   for (int level = 0; level < levels_; ++level) summaries_[level].Fill(0);

@@ -24,7 +24,15 @@ class BoundaryMap {
   // Extends the covered positions to [0, limit), new positions without chunks; false (nothing
   // changed) when the system has no memory for the bits.
   bool Cover(Granules limit);
+  // Gives back the bits of positions at and above `limit` (no chunk may start there); they are
+  // covered again by the next Cover.
+  void Uncover(Granules limit);
   Granules covered() const { return covered_; }
+  // Reports the mapped bytes of every array to `gauge` (Heap's constructor).
+  void Attach(MetadataGauge* gauge) {
+    words_.Attach(gauge);
+    for (MetadataArray<uint64_t>& summary : summaries_) summary.Attach(gauge);
+  }
   // Forgets every chunk; keeps the memory.
   void Clear();
 

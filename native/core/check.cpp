@@ -42,6 +42,12 @@ bool Heap::Check(std::string* problem) const {
     return false;
   };
   if (const char* summary_problem = bounds_.CheckSummaries()) return fail_plain(summary_problem);
+  if (gauge_.bytes + FreeTable::kFixedBytes + FrontEnd::kFixedBytes != TableBytes() || gauge_.peak < gauge_.bytes) {
+    return fail_plain("the metadata gauge disagrees with the tables' mappings");
+  }
+  // Settling must never grow the free table (a call that fails must not have): CanDefer keeps a
+  // record's room for every deferred chunk.
+  if (!bump_ && free_.spare() < front_.count()) return fail_plain("the free table lacks room for the deferred chunks' records");
   // The front end by itself, then each chunk it holds: a free chunk of its stack's size, held once,
   // without a record.
   if (const char* front_problem = front_.CheckStacks()) return fail_plain(front_problem);

@@ -23,6 +23,7 @@ Status Heap::FreeLive(Segment& segment, Granules pos, Granules size) {
   if (!ReserveRelease(size, &defer)) return Status::kOutOfMemory;
   NoteFreed(size);
   ReleaseChunk(segment, pos, size, defer);
+  if (!defer) MaybeShrinkMetadata();  // the free is done: records may move now
   return Status::kOk;
 }
 

@@ -34,8 +34,50 @@ bool FreeTable::ReserveMore(uint32_t inserts, uint32_t held) {
 
 
 
+void FreeTable::Compact() {
+  uint32_t to = 0;
+  for (uint32_t from = 0; from < records_.size(); ++from) {
+    if (records_[from].size == 0) continue;
+    if (to != from) {
+      // Every link to `from` points to where its neighbours are now (each moved record fixed the
+      // links to itself), so the links can be fixed one move at a time.
+      const FreeRecord moved = records_[from];
+      records_[to] = moved;
+      if (moved.bin_next != kNoRecord) records_[moved.bin_next].bin_prev = to;
+      if (moved.bin_prev != kNoRecord) records_[moved.bin_prev].bin_next = to;
+      else if (moved.size < kSmallSizes) small_heads_[moved.size] = to;
+      else large_heads_.Update(moved.size, to);
+      uint32_t* link = &by_page_[moved.pos >> 6];
+      while (*link != from) {
+        MA_ASSERT(*link != kNoRecord);
+        link = &records_[*link].page_next;
+      }
+      *link = to;
+    }
+    ++to;
+  }
+  MA_ASSERT(to == count_);
+  records_.Truncate(to);
+  first_vacant_ = kNoRecord;
+}
+
+void FreeTable::Shrink(uint32_t room) {
+  Compact();
+  records_.ShrinkTo(room);
+  if (count_ == 0 && room == 0) large_heads_.Release();
+}
+
+void FreeTable::Uncover(Granules limit) {
+  const size_t pages = (static_cast<size_t>(limit) + 63) / 64;
+  if (pages >= by_page_.size()) return;
+  for (size_t page = pages; page < by_page_.size(); ++page) MA_ASSERT(by_page_[page] == kNoRecord);
+  by_page_.Truncate(pages);
+  by_page_.ShrinkTo(pages);
+}
+
 uint64_t FreeTable::metadata_bytes() const {
-  return records_.bytes() + sizeof small_heads_ + sizeof small_words_ + large_heads_.metadata_bytes() +
+  static_assert(kFixedBytes == sizeof small_heads_ + sizeof small_words_, "kFixedBytes counts the small bins");
+  return records_.bytes() + kFixedBytes + large_heads_.metadata_bytes() +
          by_page_.bytes();
 }
 

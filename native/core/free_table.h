@@ -76,6 +76,21 @@ class FreeTable {
   uint32_t Lookup(Granules pos) const;
   void Clear();
 
+  // Shrinking after the peak. Records never move while the heap works (callers hold their
+  // indexes), so the heap shrinks the table between calls: Compact slides the records in use down
+  // over the vacant slots, in slot order (the linear strategies' scan order is kept), and fixes
+  // every link to them; then the room beyond them is given back.
+  // Whether the records in use (and `held` kept in reserve) fill less than a quarter of a table
+  // of more than kShrinkFloor slots: shrinking then to twice that leaves room for growth again, so
+  // each shrink is paid for by the removals before it.
+  bool WantsShrink(uint32_t held) const {
+    return records_.capacity() > kShrinkFloor && (size_t{count_} + held) * 4 < records_.capacity();
+  }
+  // Compacts and keeps room for `room` records (at least those in use).
+  void Shrink(uint32_t room);
+  // Gives back the page map beyond position `limit` (no record lies there).
+  void Uncover(Granules limit);
+
   uint32_t SmallHead(Granules size) const { return small_heads_[size]; }
   // The head of the smallest non-empty bin of size >= `size`, or kNoRecord. Adds the bitmap words
   // and trie nodes it read to *steps.
@@ -94,8 +109,18 @@ class FreeTable {
   const FreeRecord& operator[](uint32_t record) const { return records_[record]; }
   uint32_t slots() const { return static_cast<uint32_t>(records_.size()); }  // in use + vacant
   uint32_t count() const { return count_; }
+  // Records that can be inserted without growing the table.
+  size_t spare() const { return records_.capacity() - count_; }
   uint64_t bytes_in_granules() const { return granules_; }
   uint64_t metadata_bytes() const;
+  // Reports the mapped bytes of every array to `gauge` (Heap's constructor).
+  void Attach(MetadataGauge* gauge) {
+    records_.Attach(gauge);
+    by_page_.Attach(gauge);
+    large_heads_.Attach(gauge);
+  }
+  // The bytes of the tables inside the object (no mapping of their own): the small bins.
+  static constexpr uint64_t kFixedBytes = sizeof(uint32_t) * kSmallSizes + sizeof(uint64_t) * (kSmallSizes / 64);
 
   // For Heap::Check: the first inconsistency between records, bins, page map and indexes, or
   // nullptr. `bounds` is the heap's boundary map: every record must be a free start there.
@@ -104,7 +129,10 @@ class FreeTable {
  private:
   friend class HeapInspector;  // test/native/check_catches_corruption.cpp
 
+  static constexpr size_t kShrinkFloor = 4 * kMetadataPage / sizeof(FreeRecord);
+
   bool ReserveMore(uint32_t inserts, uint32_t held);
+  void Compact();
   uint32_t BestFitLarger(Granules size, uint64_t* steps) const;
   uint32_t Head(Granules size) const { return size < kSmallSizes ? small_heads_[size] : large_heads_.Find(size); }
   void SetHead(Granules size, uint32_t record) {

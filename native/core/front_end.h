@@ -91,7 +91,16 @@ class FrontEnd {
   bool empty() const { return count_ == 0; }
   // Forgets every chunk; keeps the memory.
   void Clear();
-  uint64_t metadata_bytes() const { return entries_.bytes() + sizeof heads_ + sizeof counts_; }
+  // Gives the entries' memory back; the front end must be empty.
+  void Release() {
+    MA_ASSERT(count_ == 0);
+    Clear();
+    entries_.Release();
+  }
+  uint64_t metadata_bytes() const { return entries_.bytes() + kFixedBytes; }
+  void Attach(MetadataGauge* gauge) { entries_.Attach(gauge); }
+  // The bytes of the tables inside the object: the stacks' heads and counts.
+  static constexpr uint64_t kFixedBytes = sizeof(uint32_t) * 2 * kSizes;
 
   // Calls visit(pos, size) for every chunk held (Check and Chunks).
   template <typename Visit>
@@ -144,5 +153,6 @@ class FrontEnd {
   uint32_t count_ = 0;
   uint64_t granules_ = 0;    // sum of the sizes held
 };
+static_assert(FrontEnd::kFixedBytes == sizeof(uint32_t) * FrontEnd::kSizes * 2, "kFixedBytes counts heads_ and counts_");
 
 }  // namespace ma

@@ -38,7 +38,13 @@ Heap::Heap(const HeapOptions& options, MemorySource* source)
       trim_threshold_(options.trim_threshold),
       small_granules_(options.split && options.strategy != Strategy::kBump
                           ? static_cast<Granules>(std::min<uint64_t>(options.segregate_small >> granule_shift_, kMaxChunkGranules))
-                          : 0) {}
+                          : 0) {
+  segments_.Attach(&gauge_);
+  bounds_.Attach(&gauge_);
+  free_.Attach(&gauge_);
+  front_.Attach(&gauge_);
+  quarantined_.Attach(&gauge_);
+}
 
 Heap::~Heap() {
   if (source_ == nullptr) return;
@@ -104,6 +110,7 @@ Granules Heap::AlignmentPad(Granules pos, uint64_t align) const {
 void Heap::NoteHeapBytes(int64_t bytes) {
   heap_bytes_ += static_cast<uint64_t>(bytes);
   if (heap_bytes_ > peak_heap_bytes_) peak_heap_bytes_ = heap_bytes_;
+  deferred_total_ = static_cast<uint32_t>(std::min<uint64_t>(kDeferredTotal, std::max<uint64_t>(kDeferredLeast, heap_bytes_ / kHeapBytesPerDeferred)));
 }
 
 Status Heap::UsableSize(uintptr_t address, uint64_t* bytes) const {
@@ -113,6 +120,20 @@ Status Heap::UsableSize(uintptr_t address, uint64_t* bytes) const {
   if (status != Status::kOk) return status;
   *bytes = static_cast<uint64_t>(size) << granule_shift_;
   return Status::kOk;
+}
+
+// ---- table memory --------------------------------------------------------------------------
+
+void Heap::ShrinkMetadata(bool all) {
+  // The records held in reserve for the deferred chunks stay (CanDefer): settling never grows.
+  const uint32_t needed = free_.count() + front_.count();
+  if (all) free_.Shrink(needed);
+  else if (free_.WantsShrink(front_.count())) free_.Shrink(2 * needed);
+  if (all && front_.empty()) front_.Release();
+  // Positions above the heap's end have no chunk: their bits and pages go back with the memory.
+  const Granules end = segments_.empty() ? 0 : segments_.back().end;
+  bounds_.Uncover(end);
+  free_.Uncover(end);
 }
 
 // ---- statistics ----------------------------------------------------------------------------
@@ -147,7 +168,9 @@ HeapStats Heap::Stats() const {
     stats.top_bytes += static_cast<uint64_t>(segments_[i].end - segments_[i].top) << granule_shift_;
   }
   stats.deferred_chunks = front_.count();
-  stats.metadata_bytes = bounds_.metadata_bytes() + free_.metadata_bytes() + front_.metadata_bytes() + segments_.bytes() + quarantined_.bytes();
+  // The tables inside the heap object count too: they are the heap's bookkeeping as much.
+  stats.metadata_bytes = gauge_.bytes + FreeTable::kFixedBytes + FrontEnd::kFixedBytes;
+  stats.peak_metadata_bytes = gauge_.peak + FreeTable::kFixedBytes + FrontEnd::kFixedBytes;
   stats.allocs = allocs_;
   stats.frees = frees_;
   stats.reallocs = reallocs_;

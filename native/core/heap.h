@@ -53,6 +53,21 @@ constexpr uint32_t kDeferredSizes = FrontEnd::kSizes;
 // heap's live bytes in records.
 constexpr uint32_t kDeferredPerSize = 1024;
 constexpr uint32_t kDeferredTotal = 4096;
+// The total is also bounded by the heap's size: one deferred chunk per this many heap bytes, and
+// at least kDeferredLeast. Each deferred chunk costs an 8-byte entry and the record kept for it
+// (CanDefer), so 4096 of them were 112 KiB of tables on a 400 KiB heap. Measured (instructions
+// per request, callgrind, 4096 always -> this bound; metadata beyond 64 KiB as a share of peak
+// live): cmake-help 152 -> 155, 7.6% -> 4.4%; perl-modules 307 -> 326, 11.9% -> 5.0%;
+// python3-ast 339 -> ~350, 8.3% -> 4.6%. A least of 64 instead cost cmake-help 256 (it frees
+// bursts of over 1,000 small chunks and takes them back).
+#ifndef MA_HEAP_BYTES_PER_DEFERRED
+#define MA_HEAP_BYTES_PER_DEFERRED 2048
+#endif
+constexpr uint64_t kHeapBytesPerDeferred = MA_HEAP_BYTES_PER_DEFERRED;
+#ifndef MA_DEFERRED_LEAST
+#define MA_DEFERRED_LEAST 1024
+#endif
+constexpr uint32_t kDeferredLeast = MA_DEFERRED_LEAST;
 // ...and only chunks below this many bytes, whatever the granule.
 constexpr uint32_t kDeferredBytes = 1024;
 // A merge or a realloc that meets a deferred chunk takes it only when it is among the this many
@@ -82,6 +97,7 @@ struct HeapStats {
   uint64_t free_bytes, free_chunks, largest_free_chunk, top_bytes;
   uint64_t deferred_chunks;
   uint64_t metadata_bytes;
+  uint64_t peak_metadata_bytes;  // the most metadata_bytes has been: the tables shrink after a peak
   uint64_t allocs, frees, reallocs;
   uint64_t brk_calls, bytes_released;
   uint64_t segments;
@@ -300,11 +316,24 @@ class Heap {
   bool CanDropFree(Granules pos, Granules limit) const;
   // Deferral's bounds (see the file comment), and room for the entry.
   bool CanDefer(Granules size) {
-    return size < defer_below_ && front_.count_of(size) < kDeferredPerSize && front_.count() < kDeferredTotal &&
+    return size < defer_below_ && front_.count_of(size) < kDeferredPerSize && front_.count() < deferred_total_ &&
            front_.Reserve() && free_.Reserve(0, front_.count() + 1);
   }
   // Merges every deferred chunk with its free neighbours (false: no memory for the records).
   bool SettleDeferred();
+  // Gives back table memory the heap no longer needs: the bits and page map above the heap's end,
+  // and, when the free records fill less than a quarter of their table (or `all`: Trim), the
+  // vacant room of the free table. Called between operations only: it moves records.
+  void ShrinkMetadata(bool all);
+  // At the end of a free that merged (FreeLive: no caller holds a record index then): shrinks the
+  // tables once most of the free table is vacant, or the heap's end fell below what they cover.
+  void MaybeShrinkMetadata() {
+    if (free_.WantsShrink(front_.count()) || bounds_.covered() > (segments_.empty() ? 0 : segments_.back().end)) ShrinkMetadata(false);
+  }
+  // The bytes of every table, from the tables themselves (Check compares it with gauge_).
+  uint64_t TableBytes() const {
+    return bounds_.metadata_bytes() + free_.metadata_bytes() + front_.metadata_bytes() + segments_.bytes() + quarantined_.bytes();
+  }
 
   // ---- segment.cpp
   Status GrowTop(Granules needed);
@@ -320,9 +349,12 @@ class Heap {
   bool bump_;                      // strategy bump: free chunks are never reused, so they carry
                                    // no records, only bits and the two counters below
   uint64_t bump_free_chunks_ = 0, bump_free_granules_ = 0;
+  uint32_t deferred_total_ = kDeferredLeast;  // the total bound for the heap's size (NoteHeapBytes)
   Granules defer_below_;           // chunks below this many granules are deferred; 0 when the
                                    // heap does not defer (only best-fit with coalescing does)
   uintptr_t base_address_ = 0;     // position 0; set when the first segment opens
+  MetadataGauge gauge_;            // the mapped bytes of the tables below (declared first: they
+                                   // report to it until they are destroyed)
   MetadataArray<Segment> segments_;  // in address order
   BoundaryMap bounds_;
   FreeTable free_;

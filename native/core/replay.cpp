@@ -213,7 +213,7 @@ Status Replay(const TraceView& trace, bool use_libc, const HeapOptions& heap_opt
         const HeapStats stats = heap->Stats();
         result->has_heap_stats = true;
         result->peak_heap_bytes = stats.peak_heap_bytes;
-        result->metadata_bytes = stats.metadata_bytes;
+        result->metadata_bytes = stats.peak_metadata_bytes;  // the tables shrink after their peak
         result->brk_calls = stats.brk_calls;
         result->search_steps = stats.search_steps;
       }

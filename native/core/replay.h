@@ -26,7 +26,7 @@ struct TraceView {
 struct ReplayResult {
   bool has_heap_stats;        // false for libc: the rest is only known for our heap
   uint64_t peak_heap_bytes;
-  uint64_t metadata_bytes;    // out-of-band tables at the end of the run (they only grow in a run)
+  uint64_t metadata_bytes;    // out-of-band tables at their peak in the run (HeapStats::peak_metadata_bytes)
   uint64_t brk_calls;
   uint64_t search_steps;
 };

@@ -137,6 +137,7 @@ uint64_t Heap::Trim() {
     released += ReleaseTop(0);
     if (segments_.size() == segments) break;  // it holds chunks, or foreign memory sits above it
   }
+  ShrinkMetadata(/*all=*/true);
   return released;
 }
 

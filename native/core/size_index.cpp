@@ -9,7 +9,8 @@ namespace ma {
 SizeIndex::SizeIndex() = default;
 
 void SizeIndex::Clear() {
-  spare_.Clear();
+  first_spare_ = kNone;
+  spare_count_ = 0;
   if (nodes_.empty()) return;
   nodes_.Clear();
   nodes_.PushBack(Node{});
@@ -17,17 +18,17 @@ void SizeIndex::Clear() {
 
 bool SizeIndex::Reserve(uint32_t inserts) {
   const size_t needed = static_cast<size_t>(inserts) * kNewNodesPerInsert + (nodes_.empty() ? 1 : 0);
-  if (spare_.size() >= needed) return true;
-  // Released nodes go to spare_, so it must be able to hold every node there is.
-  if (!nodes_.Reserve(nodes_.size() + needed - spare_.size()) || !spare_.Reserve(nodes_.capacity())) return false;
+  if (spare_count_ >= needed) return true;
+  if (!nodes_.Reserve(nodes_.size() + needed - spare_count_)) return false;
   if (nodes_.empty()) nodes_.PushBack(Node{});
   return true;
 }
 
 uint32_t SizeIndex::NewNode() {
-  if (!spare_.empty()) {
-    const uint32_t node = spare_.back();
-    spare_.PopBack();
+  if (first_spare_ != kNone) {
+    const uint32_t node = first_spare_;
+    first_spare_ = nodes_[node].child[0];
+    --spare_count_;
     nodes_[node].occupied = 0;
     return node;
   }
@@ -82,7 +83,9 @@ void SizeIndex::Remove(uint32_t size) {
     Node& current = nodes_[path[level]];
     current.occupied &= ~(uint64_t{1} << Digit(size, level));
     if (current.occupied != 0 || level == 0) break;
-    spare_.PushBack(path[level]);
+    nodes_[path[level]].child[0] = first_spare_;
+    first_spare_ = path[level];
+    ++spare_count_;
   }
 }
 

@@ -26,7 +26,7 @@ class SizeIndex {
   // Room for `inserts` more sizes, so that they cannot fail; false (nothing changed) otherwise.
   bool Reserve(uint32_t inserts);
   bool HasRoom(uint32_t inserts) const {
-    return !nodes_.empty() && spare_.size() + (nodes_.capacity() - nodes_.size()) >= size_t{inserts} * kNewNodesPerInsert;
+    return !nodes_.empty() && size_t{spare_count_} + (nodes_.capacity() - nodes_.size()) >= size_t{inserts} * kNewNodesPerInsert;
   }
 
   // The value stored for exactly `size`, or kNone.
@@ -47,8 +47,18 @@ class SizeIndex {
   uint32_t Largest(uint32_t* found_size, uint64_t* steps) const;
 
   void Clear();
+  // Gives every node back (the index must be empty); the next Reserve makes the root again.
+  void Release() {
+    MA_ASSERT(empty());
+    nodes_.Release();
+    first_spare_ = kNone;
+    spare_count_ = 0;
+  }
   bool empty() const { return nodes_.empty() || nodes_[kRoot].occupied == 0; }
-  uint64_t metadata_bytes() const { return nodes_.bytes() + spare_.bytes(); }
+  uint64_t metadata_bytes() const { return nodes_.bytes(); }
+  void Attach(MetadataGauge* gauge) {
+    nodes_.Attach(gauge);
+  }
 
  private:
   static constexpr int kLevels = 6;
@@ -70,7 +80,10 @@ class SizeIndex {
   uint32_t Leaf(uint32_t size) const;
 
   MetadataArray<Node> nodes_;       // nodes_[kRoot] exists once anything was reserved
-  MetadataArray<uint32_t> spare_;   // indexes of released nodes, reused first; capacity >= nodes_'s
+  // Released nodes, reused first: a chain through their child[0] (an array of their indexes cost
+  // a page of its own on every heap).
+  uint32_t first_spare_ = kNone;
+  uint32_t spare_count_ = 0;
 };
 
 }  // namespace ma

@@ -175,6 +175,7 @@ void HeapStatsObject(Text* out, const HeapStats& s) {
   Field(out, "largestFreeChunk", s.largest_free_chunk);
   Field(out, "topBytes", s.top_bytes);
   Field(out, "metadataBytes", s.metadata_bytes);
+  Field(out, "peakMetadataBytes", s.peak_metadata_bytes);
   Field(out, "allocs", s.allocs);
   Field(out, "frees", s.frees);
   Field(out, "reallocs", s.reallocs);

@@ -234,6 +234,7 @@ describe('the slot tables', () => {
     expect(full).toBe(16_384 * 17 + 64 * 4)
     heap.reset()
     expect(heap.stats().metadataBytes).toBe(empty)
+    expect(heap.stats().peakMetadataBytes).toBe(full) // the peak stays
   })
 
   it('free the top chunk and every dead chunk under it in one roll-back, down to a live one', () => {

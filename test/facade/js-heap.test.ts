@@ -232,8 +232,8 @@ describe('the same shapes as the native heap', () => {
     const stats = jsHeap().stats()
     for (const key of [
       'heapStart', 'heapEnd', 'heapBytes', 'peakHeapBytes', 'liveBytes', 'liveChunks', 'peakLiveBytes',
-      'freeBytes', 'freeChunks', 'largestFreeChunk', 'topBytes', 'metadataBytes', 'allocs', 'frees',
-      'reallocs', 'brkCalls', 'bytesReleased', 'segments', 'searchSteps', 'quarantinedChunks',
+      'freeBytes', 'freeChunks', 'largestFreeChunk', 'topBytes', 'metadataBytes', 'peakMetadataBytes', 'allocs',
+      'frees', 'reallocs', 'brkCalls', 'bytesReleased', 'segments', 'searchSteps', 'quarantinedChunks',
     ]) {
       expect(typeof (stats as unknown as Record<string, unknown>)[key], key).toBe('number')
     }

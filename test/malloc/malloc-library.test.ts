@@ -184,7 +184,7 @@ describe.runIf(hasLibrary && cc !== undefined)('the malloc library: C cases', ()
     expect(report.badFrees).toBe(0)
     const main = report.main
     for (const name of ['heapStart', 'heapEnd', 'heapBytes', 'peakHeapBytes', 'liveBytes', 'liveChunks', 'peakLiveBytes', 'freeBytes', 'freeChunks',
-      'largestFreeChunk', 'metadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls', 'bytesReleased', 'segments', 'searchSteps', 'deferredChunks']) {
+      'largestFreeChunk', 'metadataBytes', 'peakMetadataBytes', 'allocs', 'frees', 'reallocs', 'brkCalls', 'bytesReleased', 'segments', 'searchSteps', 'deferredChunks']) {
       expect(typeof main[name], name).toBe('number')
     }
     expect(main.allocs).toBeGreaterThanOrEqual(1000)

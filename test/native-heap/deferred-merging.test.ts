@@ -1,6 +1,7 @@
 /**
  * Deferred merging (README, "Deferred merging"; native/core/heap.h): best fit keeps a freed
- * chunk of fewer than 64 granules (and 1024 bytes) unmerged, at most DEFERRED_PER_SIZE of one size and DEFERRED_TOTAL in all, and merges
+ * chunk of fewer than 64 granules (and 1024 bytes) unmerged, at most DEFERRED_PER_SIZE of one size and DEFERRED_TOTAL in all
+ * (fewer on a small heap: deferredTotal(heapBytes)), and merges
  * every deferred chunk before the heap grows or fails for lack of a fitting chunk, and on trim()
  * and reset(). Pinned here through the public API only: chunks() (`deferred: true`),
  * stats().deferredChunks, addresses and break moves. check() runs after every step.
@@ -9,12 +10,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Heap, HeapOptions } from '../../lib/index'
-import { closeHeaps, lowEndHeap, DEFERRED_PER_SIZE, DEFERRED_TOTAL, coreChunks, coreStats, expectError, expectOutOfMemorySettlesHeap, layout, prng, type StrategyName } from './helpers'
+import { closeHeaps, lowEndHeap, DEFERRED_PER_SIZE, DEFERRED_TOTAL, DEFERRED_LEAST, HEAP_BYTES_PER_DEFERRED, deferredTotal, coreChunks, coreStats, expectError, expectOutOfMemorySettlesHeap, layout, prng, type StrategyName } from './helpers'
 
 afterEach(closeHeaps)
 
 const SEP = 16
-const GROWTH = 1 << 20
+// 8 MiB: a heap this large may defer DEFERRED_TOTAL chunks (deferredTotal(8 MiB) = 4096).
+const GROWTH = 8 << 20
 
 function heapWith(options: HeapOptions = {}): Heap {
   return lowEndHeap({ source: 'mmap', growth: GROWTH, trimThreshold: Infinity, ...options })
@@ -103,6 +105,23 @@ describe('the bounds of deferral', () => {
     heap.check()
     expect(deferredAt(heap).has(extra[1])).toBe(true)
     expect(coreStats(heap).deferredChunks).toBe(DEFERRED_TOTAL)
+  })
+
+  it('in total on a small heap: one deferred chunk per HEAP_BYTES_PER_DEFERRED bytes of the heap, DEFERRED_LEAST at least', () => {
+    for (const growth of [64 << 10, 1 << 20, 4 << 20]) {
+      const heap = heapWith({ growth })
+      const heapBytes = growth
+      const bound = deferredTotal(heapBytes)
+      expect(bound).toBe(Math.max(DEFERRED_LEAST, heapBytes / HEAP_BYTES_PER_DEFERRED)) // 1024, 1024 and 2048
+      // Four sizes in turn, so that no size reaches its own bound first.
+      const chunks = Array.from({ length: bound + 1 }, (_, i) => row(heap, 16 * (1 + (i % 4)), 1)[0])
+      expect(coreStats(heap).heapBytes).toBe(heapBytes)
+      freeAll(heap, chunks)
+      // The last free found the bound reached: it merged (with nothing: a separator on each side).
+      expect(coreStats(heap)).toMatchObject({ deferredChunks: bound, freeChunks: bound + 1, heapBytes })
+      expect(deferredAt(heap).has(chunks[bound])).toBe(false)
+      expect(deferredAt(heap).has(chunks[bound - 1])).toBe(true)
+    }
   })
 
   it('a chunk of 64 granules or more is never deferred', () => {
@@ -308,6 +327,7 @@ describe('randomized phases of bulk allocation and bulk freeing', () => {
       const random = prng(seed * 104729)
       const live = new Map<number, number>() // address -> usable size
       let maxDeferred = 0
+      let reachedBound = false
       let outOfMemory = 0
       const checkpoint = () => {
         heap.check()
@@ -351,7 +371,11 @@ describe('randomized phases of bulk allocation and bulk freeing', () => {
         for (const address of addresses.slice(Math.floor(addresses.length / 10))) {
           heap.raw.free(address)
           live.delete(address)
-          maxDeferred = Math.max(maxDeferred, coreStats(heap).deferredChunks)
+          const stats = coreStats(heap)
+          maxDeferred = Math.max(maxDeferred, stats.deferredChunks)
+          // Never past the bound of the largest the heap has been; exactly at the bound of its size now.
+          expect(stats.deferredChunks).toBeLessThanOrEqual(deferredTotal(stats.peakHeapBytes))
+          if (stats.deferredChunks === deferredTotal(stats.heapBytes)) reachedBound = true
         }
         checkpoint()
         for (const address of [...live.keys()]) {
@@ -368,7 +392,7 @@ describe('randomized phases of bulk allocation and bulk freeing', () => {
         }
       }
       // A capped heap holds too few small chunks to reach the total bound; it must still defer.
-      if (options.maxHeapBytes === undefined) expect(maxDeferred).toBe(DEFERRED_TOTAL)
+      if (options.maxHeapBytes === undefined) expect(reachedBound).toBe(true)
       else expect(maxDeferred).toBeGreaterThan(0)
       if (options.maxHeapBytes !== undefined) expect(outOfMemory).toBeGreaterThan(0)
     })

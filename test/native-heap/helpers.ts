@@ -25,10 +25,17 @@ export function nativeHeap(options: HeapOptions = {}): Heap {
 
 /**
  * Deferred merging's bounds, as native/core/heap.h sets them: chunks below 1024 bytes and below
- * 64 granules, at most DEFERRED_PER_SIZE of one size and DEFERRED_TOTAL in all.
+ * 64 granules, at most DEFERRED_PER_SIZE of one size and DEFERRED_TOTAL in all, and in all no more
+ * than one per HEAP_BYTES_PER_DEFERRED bytes of the heap (but DEFERRED_LEAST at least).
  */
 export const DEFERRED_PER_SIZE = 1024
 export const DEFERRED_TOTAL = 4096
+export const HEAP_BYTES_PER_DEFERRED = 2048
+export const DEFERRED_LEAST = 1024
+/** The total bound of a heap of `heapBytes` (stats().heapBytes when the chunk is freed). */
+export function deferredTotal(heapBytes: number): number {
+  return Math.min(DEFERRED_TOTAL, Math.max(DEFERRED_LEAST, Math.floor(heapBytes / HEAP_BYTES_PER_DEFERRED)))
+}
 export function deferredBelowGranules(granule: number): number {
   return Math.min(64, Math.floor(1024 / granule))
 }

@@ -37,6 +37,8 @@ class HeapInspector {
   static uint32_t front_head(Heap& heap, Granules size) { return heap.front_.heads_[size]; }
   static uint32_t& front_count(Heap& heap, Granules size) { return heap.front_.counts_[size]; }
   static uint64_t& front_occupied(Heap& heap) { return heap.front_.occupied_; }
+  static MetadataGauge& gauge(Heap& heap) { return heap.gauge_; }
+  static MetadataArray<FreeRecord>& records(Heap& heap) { return heap.free_.records_; }
 };
 
 }  // namespace ma
@@ -186,6 +188,28 @@ int main() {
          Inspect::front(h).Push(Inspect::PositionOf(h, at[3]), 2);
        },
        "a deferred entry is not a free chunk of its stack's size"},
+      {"the metadata gauge off by a page", kBest,
+       [](Heap& h, auto&) { Inspect::gauge(h).bytes += ma::kMetadataPage; },
+       "the metadata gauge disagrees with the tables' mappings"},
+      {"a metadata peak below the metadata in use", kBest,
+       [](Heap& h, auto&) { Inspect::gauge(h).peak = Inspect::gauge(h).bytes - 1; },
+       "the metadata gauge disagrees with the tables' mappings"},
+      {"an array's growth not reported to the gauge", kLinear,
+       [](Heap& h, auto&) {
+         Inspect::records(h).Attach(nullptr);
+         if (!Inspect::records(h).Reserve(Inspect::records(h).capacity() + 1)) std::abort();
+       },
+       "the metadata gauge disagrees with the tables' mappings"},
+      {"more deferred chunks than records in reserve", kBest,
+       [](Heap& h, auto& at) {
+         // d pushed again until the front end holds more chunks than the table has spare room.
+         const size_t spare = Inspect::table(h).spare();
+         for (size_t i = 0; i < spare; ++i) {
+           if (!Inspect::front(h).Reserve()) std::abort();
+           Inspect::front(h).Push(Inspect::PositionOf(h, at[3]), 1);
+         }
+       },
+       "the free table lacks room for the deferred chunks' records"},
       {"a chunk deferred twice", kBest,
        [](Heap& h, auto& at) {
          if (!Inspect::front(h).Reserve()) std::abort();

@@ -46,7 +46,7 @@ std::string StatsChange(const HeapStats& a, const HeapStats& b) {
   }
   MA_FIELD(heap_start) MA_FIELD(heap_end) MA_FIELD(heap_bytes) MA_FIELD(peak_heap_bytes) MA_FIELD(live_bytes) MA_FIELD(live_chunks)
   MA_FIELD(peak_live_bytes) MA_FIELD(free_bytes) MA_FIELD(free_chunks) MA_FIELD(largest_free_chunk) MA_FIELD(top_bytes)
-  MA_FIELD(deferred_chunks) MA_FIELD(metadata_bytes) MA_FIELD(allocs) MA_FIELD(frees) MA_FIELD(reallocs) MA_FIELD(brk_calls)
+  MA_FIELD(deferred_chunks) MA_FIELD(metadata_bytes) MA_FIELD(peak_metadata_bytes) MA_FIELD(allocs) MA_FIELD(frees) MA_FIELD(reallocs) MA_FIELD(brk_calls)
   MA_FIELD(bytes_released) MA_FIELD(segments) MA_FIELD(search_steps)
 #undef MA_FIELD
   return out;

@@ -23,7 +23,7 @@ const BASE = 0x5555_5555_0000
 function sampleReport(pid = 4242): Record<string, unknown> {
   const main = {
     heapStart: BASE, heapEnd: BASE + 8192, heapBytes: 8192, peakHeapBytes: 8192, liveBytes: 2048, liveChunks: 2, peakLiveBytes: 4096,
-    freeBytes: 1024, freeChunks: 1, largestFreeChunk: 1024, topBytes: 4096, metadataBytes: 512, allocs: 5, frees: 3, reallocs: 1,
+    freeBytes: 1024, freeChunks: 1, largestFreeChunk: 1024, topBytes: 4096, metadataBytes: 512, peakMetadataBytes: 640, allocs: 5, frees: 3, reallocs: 1,
     brkCalls: 2, bytesReleased: 0, segments: 1, searchSteps: 9, deferredChunks: 1,
   }
   return {
@@ -129,7 +129,7 @@ describe('pictures from a report', () => {
   it('prints the stats of a process with several heaps', () => {
     const text = formatProcessStats(report, 'exit status 0')
     expect(text).toContain('pid 4242  python3 -c "print(1)"  (best-fit, exit status 0)')
-    expect(text).toMatch(/main heap +peak heap 8\.00 KiB, peak live 4\.00 KiB, utilization 50\.0%, metadata 512 B/)
+    expect(text).toMatch(/main heap +peak heap 8\.00 KiB, peak live 4\.00 KiB, utilization 50\.0%, metadata 640 B/) // the peak, as the other figures of the line
     expect(text).toContain('3 heaps    peak heap 12.0 KiB')
     expect(text).toContain('2 live (2.00 KiB), 1 free (1.00 KiB), top 4.00 KiB')
     expect(text).toContain('50 allocs, 30 frees, 2 reallocs; 2 break moves, 3 heaps, 2 threads, 1 bad free')

@@ -82,6 +82,8 @@ export class JsBumpHeap implements HeapBackend {
   #liveChunks = 0
   #peakLiveBytes = 0
   #peakHeapBytes = 0
+  /** The most #metadataBytes() has been: reset() shrinks the tables again. */
+  #peakMetadataBytes = INITIAL_SLOTS * BYTES_PER_SLOT + INITIAL_PAGES * 4
   #allocs = 0
   #frees = 0
   #reallocs = 0
@@ -158,7 +160,8 @@ export class JsBumpHeap implements HeapBackend {
       freeChunks,
       largestFreeChunk,
       topBytes: heapBytes - this.#next,
-      metadataBytes: this.#addresses.length * BYTES_PER_SLOT + this.#pageFirst.byteLength,
+      metadataBytes: this.#metadataBytes(),
+      peakMetadataBytes: this.#peakMetadataBytes,
       allocs: this.#allocs,
       frees: this.#frees,
       reallocs: this.#reallocs,
@@ -377,6 +380,7 @@ export class JsBumpHeap implements HeapBackend {
       const grown = new Int32Array(Math.max(page + 1, this.#pageFirst.length * 2))
       grown.set(this.#pageFirst.subarray(0, indexed))
       this.#pageFirst = grown
+      this.#notePeakMetadata()
     }
     for (let p = indexed; p <= page; p++) this.#pageFirst[p] = slot
     this.#indexedEnd = (page + 1) * PAGE
@@ -393,6 +397,17 @@ export class JsBumpHeap implements HeapBackend {
     this.#addresses = addresses
     this.#sizes = sizes
     this.#states = states
+    this.#notePeakMetadata()
+  }
+
+  #metadataBytes(): number {
+    return this.#addresses.length * BYTES_PER_SLOT + this.#pageFirst.byteLength
+  }
+
+  /** The tables only grow in #growTables and #indexPages: the peak is kept there. */
+  #notePeakMetadata(): void {
+    const bytes = this.#metadataBytes()
+    if (bytes > this.#peakMetadataBytes) this.#peakMetadataBytes = bytes
   }
 
   #ensureCapacity(end: number, requested: number): void {
