@@ -29,11 +29,22 @@ Status Heap::FreeLive(Segment& segment, Granules pos, Granules size) {
 
 void Heap::ReleaseChunk(Segment& segment, Granules pos, Granules size, bool defer) {
   MA_ASSERT(bounds_.IsStart(pos) && !bounds_.IsFree(pos) && pos + size <= segment.top);
+  // The two common releases inline, each a few stores: a deferral, and bump's chunk below its top
+  // (no merge, no trim: only its bits and counters change). The rest is ReleaseMerging's, out of
+  // line, so that this path saves no registers.
   if (defer) {
     bounds_.SetFree(pos);
     front_.Push(pos, size);
     return;
   }
+  if (bump_ && !IsBumpTop(segment, pos, size)) {
+    MarkBumpFree(pos, size);
+    return;
+  }
+  ReleaseMerging(segment, pos, size);
+}
+
+void Heap::ReleaseMerging(Segment& segment, Granules pos, Granules size) {
   if (bump_) {
     ReleaseBump(segment, pos, size);
   } else if (options_.coalesce) {
@@ -46,12 +57,8 @@ void Heap::ReleaseChunk(Segment& segment, Granules pos, Granules size, bool defe
 }
 
 void Heap::ReleaseBump(Segment& segment, Granules pos, Granules size) {
-  if (!IsLast(segment) || pos + size != segment.top) {
-    // Bump never reuses a free chunk, so it never merges one either: the bits and two counters
-    // are all it keeps.
-    bounds_.SetFree(pos);
-    ++bump_free_chunks_;
-    bump_free_granules_ += size;
+  if (!IsBumpTop(segment, pos, size)) {
+    MarkBumpFree(pos, size);
     return;
   }
   // The last chunk: the pointer rolls back over it and, merging on, over the free chunks below.

@@ -109,11 +109,6 @@ Granules Heap::AlignmentPad(Granules pos, uint64_t align) const {
   return static_cast<Granules>((((address + align - 1) & ~(align - 1)) - address) >> granule_shift_);
 }
 
-void Heap::NoteLive(int64_t granules) {
-  live_granules_ += static_cast<uint64_t>(granules);
-  if (live_granules_ > peak_live_granules_) peak_live_granules_ = live_granules_;
-}
-
 void Heap::NoteHeapBytes(int64_t bytes) {
   heap_bytes_ += static_cast<uint64_t>(bytes);
   if (heap_bytes_ > peak_heap_bytes_) peak_heap_bytes_ = heap_bytes_;

@@ -207,11 +207,27 @@ class Heap {
   }
   bool IsQuarantined(Granules pos) const;
   Granules AlignmentPad(Granules pos, uint64_t align) const;
-  void NoteLive(int64_t granules);
+  void NoteLive(int64_t granules) {
+    live_granules_ += static_cast<uint64_t>(granules);
+    if (live_granules_ > peak_live_granules_) peak_live_granules_ = live_granules_;
+  }
   void NoteHeapBytes(int64_t bytes);
   Granules LargestBumpFree() const;  // a walk: stats() only
 
   // ---- alloc.cpp
+  // Alloc's every case but the inline ones (bump's pointer, best fit's exact size): out of line.
+  __attribute__((noinline)) Status AllocSlow(uint64_t bytes, uint64_t align, uintptr_t* address);
+  // Best fit's exact hit in a bin (the front end had none): out of line too, since unlinking a
+  // record (its page chain) needs registers the other inline cases do not.
+  __attribute__((noinline)) Status AllocFromBin(Granules size, uintptr_t* address);
+  // The counters of an allocation that Alloc's inline cases made, in one place.
+  Status Allocated(Granules pos, Granules size, uintptr_t* address) {
+    NoteLive(size);
+    ++live_chunks_;
+    ++allocs_;
+    *address = AddressOf(pos);
+    return Status::kOk;
+  }
   // `grows`: the chunk is a realloc's new home; it takes the low end of the free space it splits,
   // never the high end a small request takes, so that it can grow again in place.
   Status AllocGranules(Granules size, uint64_t align, bool grows, Granules* pos);
@@ -226,6 +242,10 @@ class Heap {
   // `deferred`: the chunk came from the front end, so the pieces it leaves may border free chunks
   // and are merged.
   Granules TakeFreeChunk(uint32_t record, Granules size, uint64_t align, bool grows, bool deferred);
+  // Takes an unaligned request from the deferred chunk [at, at + fit), popped off the front end;
+  // what is left merges with its free neighbours (a deferred chunk may border them; the remainder
+  // must not). Needs one record reserved.
+  Granules TakeDeferredChunk(Granules at, Granules fit, Granules size, bool grows);
   Status TakeFromTop(Granules size, uint64_t align, bool grows, Granules* pos);
   bool TopHasRoom(Granules size, uint64_t align) const {
     if (segments_.empty()) return false;
@@ -270,8 +290,19 @@ class Heap {
   // Releases the chunk [pos, pos + size), no longer counted live, with ReserveRelease's room:
   // deferred, or merged with its free neighbours.
   void ReleaseChunk(Segment& segment, Granules pos, Granules size, bool defer);
+  // ReleaseChunk's cases that merge, roll bump's top back or trim: out of line.
+  __attribute__((noinline)) void ReleaseMerging(Segment& segment, Granules pos, Granules size);
   // Bump's release: no merging but the roll-back of its top (the caller decides whether to trim).
   void ReleaseBump(Segment& segment, Granules pos, Granules size);
+  // Whether bump's pointer rolls back over the chunk: the last of the last segment.
+  bool IsBumpTop(const Segment& segment, Granules pos, Granules size) const { return pos + size == segment.top && IsLast(segment); }
+  // Bump never reuses a free chunk, so it never merges one either: the bits and two counters are
+  // all it keeps.
+  void MarkBumpFree(Granules pos, Granules size) {
+    bounds_.SetFree(pos);
+    ++bump_free_chunks_;
+    bump_free_granules_ += size;
+  }
   // Makes the chunk start [pos, pos + size) (live, or free with its record already dropped) one
   // free chunk merged with its free neighbours, or part of the wilderness. Needs one record
   // reserved.
