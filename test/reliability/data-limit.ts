@@ -38,7 +38,11 @@ export function runUnderDataLimit(source: 'brk' | 'mmap', chunkBytes: number, li
   const result = spawnSync(PRLIMIT!, args, { encoding: 'utf8', timeout: 60_000 })
   if (result.status !== 0) {
     const how = result.signal === null ? `exited with ${result.status}` : `was killed by ${result.signal}`
-    return { failure: `the child ${how}: ${result.stderr.trim().slice(-600)}` }
+    // Its first lines say who gave up (V8's fatal errors name themselves there) and its last ones
+    // where (a stack): both are kept.
+    const stderr = result.stderr.trim()
+    const said = stderr.length <= 900 ? stderr : `${stderr.slice(0, 300)}\n…\n${stderr.slice(-600)}`
+    return { failure: `the child ${how}: ${said}` }
   }
   return { report: JSON.parse(result.stdout.trim().split('\n').pop()!) as ChildReport }
 }
