@@ -334,9 +334,13 @@ class Heap {
   // vacant room of the free table. Called between operations only: it moves records.
   void ShrinkMetadata(bool all);
   // At the end of a free that merged (FreeLive: no caller holds a record index then): shrinks the
-  // tables once most of the free table is vacant, or the heap's end fell below what they cover.
+  // tables once most of the free table is vacant. Not when an automatic trim merely lowered the
+  // heap's end: a heap hovering at its trim threshold gave its bits back and mapped them again on
+  // every cycle. With both conditions best-fit's replay ran 5% slower than before the tables
+  // shrank (malloc-lab and program traces, `bench --allocators best-fit,libc --json`, interleaved,
+  // 4 runs); with neither, as fast. The bits above the end go back with this shrink or on Trim().
   void MaybeShrinkMetadata() {
-    if (free_.WantsShrink(front_.count()) || bounds_.covered() > (segments_.empty() ? 0 : segments_.back().end)) ShrinkMetadata(false);
+    if (free_.WantsShrink(front_.count())) ShrinkMetadata(false);
   }
   // The bytes of every table, from the tables themselves (Check compares it with gauge_).
   uint64_t TableBytes() const {
