@@ -17,12 +17,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "heap.h"
 #include "replay.h"
+#include "trace_file.h"
 
 namespace {
 
@@ -187,36 +187,13 @@ void Move(int runs) {
   }
 }
 
-bool ReadTrace(const char* path, std::vector<uint8_t>* kinds, std::vector<int32_t>* ids, std::vector<double>* sizes, uint32_t* num_ids) {
-  std::ifstream file(path);
-  long header[4];
-  for (long& value : header) {
-    if (!(file >> value)) return false;
-  }
-  std::string op;
-  while (file >> op) {
-    int32_t id;
-    double size = 0;
-    file >> id;
-    if (op == "a" || op == "r") file >> size;
-    kinds->push_back(op == "a" ? 0 : op == "f" ? 1 : 2);
-    ids->push_back(id);
-    sizes->push_back(size);
-  }
-  *num_ids = static_cast<uint32_t>(header[1]);
-  return true;
-}
-
 void ReplayTrace(const char* path, int runs) {
-  std::vector<uint8_t> kinds;
-  std::vector<int32_t> ids;
-  std::vector<double> sizes;
-  uint32_t num_ids = 0;
-  if (!ReadTrace(path, &kinds, &ids, &sizes, &num_ids)) {
+  TraceFile file;
+  if (!ReadTraceFile(path, &file)) {
     std::fprintf(stderr, "realloc_pages: cannot read %s\n", path);
     std::exit(2);
   }
-  const ma::TraceView trace{kinds.data(), ids.data(), sizes.data(), kinds.size(), num_ids};
+  const ma::TraceView trace{file.kinds.data(), file.ids.data(), file.sizes.data(), file.kinds.size(), file.num_ids};
   std::printf("replay %s (touching; CPU ns and minor faults per op over a warm-up and %d runs; Replay's own wall-clock median)\n", path, runs);
   for (const Allocator& allocator : kAllocators) {
     std::vector<double> run_ns;

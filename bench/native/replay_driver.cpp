@@ -5,33 +5,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "replay.h"
+#include "trace_file.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s TRACE.rep [allocator] [runs] [touch]\n", argv[0]);
     return 2;
   }
-  std::ifstream file(argv[1]);
-  long header[4];
-  for (long& value : header) file >> value;
-  std::vector<uint8_t> kinds;
-  std::vector<int32_t> ids;
-  std::vector<double> sizes;
-  std::string op;
-  while (file >> op) {
-    int32_t id;
-    double size = 0;
-    file >> id;
-    if (op == "a" || op == "r") file >> size;
-    kinds.push_back(op == "a" ? 0 : op == "f" ? 1 : 2);
-    ids.push_back(id);
-    sizes.push_back(size);
+  TraceFile file;
+  if (!ReadTraceFile(argv[1], &file)) {
+    std::fprintf(stderr, "replay_driver: cannot read %s\n", argv[1]);
+    return 2;
   }
   const std::string allocator = argc > 2 ? argv[2] : "best-fit";
   ma::HeapOptions options;
@@ -44,7 +32,7 @@ int main(int argc, char** argv) {
   const int runs = argc > 3 ? std::atoi(argv[3]) : 10;
   const bool touch = argc > 4 && std::atoi(argv[4]) != 0;
   if (argc > 5) options.growth = static_cast<uint64_t>(std::atoll(argv[5]));
-  ma::TraceView trace{kinds.data(), ids.data(), sizes.data(), kinds.size(), static_cast<uint32_t>(header[1])};
+  ma::TraceView trace{file.kinds.data(), file.ids.data(), file.sizes.data(), file.kinds.size(), file.num_ids};
   std::vector<double> run_ns;
   ma::ReplayResult result;
   size_t failed = 0;
