@@ -66,7 +66,10 @@ bool Heap::GrowInPlace(Segment** segment_io, Granules pos, Granules old, Granule
   }
   const bool reaches_top = IsLast(*segment) && run_end == segment->top && (run_end == end || options_.coalesce);
   if (run_end - pos < size && !reaches_top) return false;
-  if (!bump_ && !ReserveRecords(1)) {
+  // Only a run that holds the chunk may leave a piece to record; growing into the wilderness needs
+  // none (GrowTop reserves its own once the source has given memory), so a growth the source
+  // refuses has not grown the tables either (core_fuzz found it once Trim() shrank them to nothing).
+  if (run_end - pos >= size && !bump_ && !ReserveRecords(1)) {
     *status = Status::kOutOfMemory;
     return true;
   }
