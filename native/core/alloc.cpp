@@ -87,6 +87,7 @@ Status Heap::AllocGranules(Granules size, uint64_t align, bool grows, Granules* 
   // The search's steps count once the allocation succeeds: a failed call leaves stats() as it was.
   uint64_t steps = 0;
   uint32_t record = kNoRecord;
+  Granules record_size = 0;   // the size of record's chunk
   Granules deferred_fit = 0;  // a front-end size that fits, when best fit takes it
   if (grows && options_.strategy == Strategy::kBestFit && options_.split) {
     // A realloc that moves takes the smallest free chunk with room for one more growth by half
@@ -95,16 +96,17 @@ Status Heap::AllocGranules(Granules size, uint64_t align, bool grows, Granules* 
     // (glibc 5,042), gcc-cc1-small 5,378 -> 4,217 (6,553), perl-text 13,593 -> 12,852 (12,879);
     // utilization unchanged to two digits.
     record = free_.BestFit(size + size / 2, &steps);
+    if (record != kNoRecord) record_size = free_.HeadSize(record);
   }
   if (record == kNoRecord) {
-    record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
-    deferred_fit = DeferredFit(size + worst_pad, record, &steps);
+    record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps, &record_size);
+    deferred_fit = DeferredFit(size + worst_pad, record_size, &steps);
   }
   if (record == kNoRecord && deferred_fit == 0 && !front_.empty()) {
     // Deferred chunks are merged before the wilderness is carved (or the heap grows): merged, they
     // may fit where no part of them did, and a free chunk is reused before new space is taken.
     SettleDeferred();
-    record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps);
+    record = FindFreeChunk(options_.strategy, free_, size + worst_pad, rover_, &steps, &record_size);
   }
   if (deferred_fit != 0 && align == 0) {
     // A deferred chunk at least as large as the request, split without a record of its own; the
@@ -118,12 +120,12 @@ Status Heap::AllocGranules(Granules size, uint64_t align, bool grows, Granules* 
     // that record and the pieces', so that a call that fails has changed nothing).
     if (!ReserveRecords(3)) return Status::kOutOfMemory;
     const Granules at = front_.Pop(deferred_fit);
-    *pos = TakeFreeChunk(free_.Insert(at, deferred_fit), size, align, grows, /*deferred=*/true);
+    *pos = TakeFreeChunk(free_.Insert(at, deferred_fit), deferred_fit, size, align, grows, /*deferred=*/true);
   } else if (record != kNoRecord) {
     // A split leaves one piece free (an aligned split two): room for their records first, so
     // that a call that fails has changed nothing.
     if (!ReserveRecords(align == 0 ? 1 : 2)) return Status::kOutOfMemory;
-    *pos = TakeFreeChunk(record, size, align, grows, /*deferred=*/false);
+    *pos = TakeFreeChunk(record, record_size, size, align, grows, /*deferred=*/false);
   } else {
     const Status status = TakeFromTop(size, align, grows, pos);
     if (status != Status::kOk) return status;
@@ -134,41 +136,45 @@ Status Heap::AllocGranules(Granules size, uint64_t align, bool grows, Granules* 
   return Status::kOk;
 }
 
-Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align, bool grows, bool deferred) {
-  const FreeRecord chunk = free_[record];
-  const Granules chunk_end = chunk.pos + chunk.size;
-  const Granules pad = AlignmentPad(chunk.pos, align);
-  const Granules room = chunk.size - pad;
-  MA_ASSERT(chunk.size >= pad + size && bounds_.IsFree(chunk.pos));
+Granules Heap::TakeFreeChunk(uint32_t record, Granules chunk_size, Granules size, uint64_t align, bool grows, bool deferred) {
+  const Granules chunk_pos = free_[record].pos;
+  const Granules chunk_end = chunk_pos + chunk_size;
+  const Granules pad = AlignmentPad(chunk_pos, align);
+  const Granules room = chunk_size - pad;
+  MA_ASSERT(chunk_size >= pad + size && bounds_.IsFree(chunk_pos) && SizeAt(chunk_pos) == chunk_size);
   const Granules taken = options_.split && room > size ? size : room;
-  // The records of the pieces that stay free below and above the allocation.
+  // The records of the pieces that stay free below and above the allocation, and their sizes.
   uint32_t below = kNoRecord, above = kNoRecord;
+  Granules below_size = 0, above_size = 0;
   Granules pos;
   if (!grows && IsSmall(size, align) && room > size) {
     // A small request takes the high end, so that small chunks gather apart from large ones and
     // large ones, freed together, merge into holes a larger request can use.
     pos = chunk_end - size;
-    free_.Resize(record, chunk.size - size);
+    below_size = chunk_size - size;
+    free_.Resize(record, below_size);
     bounds_.AddStart(pos, false);
     below = record;
     NoteLive(size);
   } else {
-    pos = chunk.pos + pad;
+    pos = chunk_pos + pad;
     if (pad != 0) {
       // The pad stays free in place; the allocation becomes a chunk of its own above it.
       free_.Resize(record, pad);
       bounds_.AddStart(pos, false);
       below = record;
+      below_size = pad;
     } else {
       bounds_.SetLive(pos);
     }
     if (taken < room) {
       const Granules rest = pos + taken;
+      above_size = room - taken;
       if (pad == 0) {
-        free_.Move(record, rest, room - taken);
+        free_.Move(record, rest, above_size);
         above = record;
       } else {
-        above = free_.Insert(rest, room - taken);
+        above = free_.Insert(rest, above_size);
       }
       bounds_.AddStart(rest, true);
     } else if (pad == 0) {
@@ -180,11 +186,13 @@ Granules Heap::TakeFreeChunk(uint32_t record, Granules size, uint64_t align, boo
     // A deferred chunk may border other free chunks; the pieces it leaves must not.
     Segment& segment = *SegmentOf(pos);
     // Each drops its record first, so re-adding one cannot fail.
-    for (const uint32_t piece : {above, below}) {
-      if (piece == kNoRecord) continue;
-      const Granules piece_pos = free_[piece].pos, piece_size = free_[piece].size;
-      free_.Remove(piece);
-      Merge(segment, piece_pos, piece_size);
+    const uint32_t pieces[] = {above, below};
+    const Granules piece_sizes[] = {above_size, below_size};
+    for (int i = 0; i < 2; ++i) {
+      if (pieces[i] == kNoRecord) continue;
+      const Granules piece_pos = free_[pieces[i]].pos;
+      free_.Remove(pieces[i]);
+      Merge(segment, piece_pos, piece_sizes[i]);
     }
   }
   return pos;

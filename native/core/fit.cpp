@@ -31,35 +31,49 @@ constexpr bool NamesFollowTheEnum() {
 }
 static_assert(NamesFollowTheEnum(), "kStrategyNames must name every ma::Strategy once, in the enum's order");
 
-uint32_t BestFitLinear(const FreeTable& table, Granules size, uint64_t* steps) {
+uint32_t BestFitLinear(const FreeTable& table, Granules size, uint64_t* steps, Granules* found) {
   uint32_t best = kNoRecord;
   Granules best_size = 0;
   const uint32_t slots = table.slots();
   for (uint32_t record = 0; record < slots; ++record) {
-    const Granules candidate = table[record].size;
+    const Granules candidate = table.ScanSize(record);
     if (candidate == 0) continue;  // vacant slot
     ++*steps;
-    if (candidate == size) return record;
+    if (candidate == size) {
+      *found = candidate;
+      return record;
+    }
     if (candidate > size && (best == kNoRecord || candidate < best_size)) {
       best = record;
       best_size = candidate;
     }
   }
+  *found = best_size;
   return best;
 }
 
 // Lowest-addressed fitting record at or after `from`; with `from` == 0 that is plain first fit.
-uint32_t LowestFitFrom(const FreeTable& table, Granules size, Granules from, uint64_t* steps) {
+uint32_t LowestFitFrom(const FreeTable& table, Granules size, Granules from, uint64_t* steps, Granules* found) {
   uint32_t after = kNoRecord, anywhere = kNoRecord;
+  Granules after_size = 0, anywhere_size = 0;
   const uint32_t slots = table.slots();
+  *steps += table.count();  // every record in use is examined
   for (uint32_t record = 0; record < slots; ++record) {
+    const Granules candidate_size = table.ScanSize(record);
+    if (candidate_size < size) continue;  // vacant slots too: their size is 0
     const FreeRecord& candidate = table[record];
-    if (candidate.size == 0) continue;
-    ++*steps;
-    if (candidate.size < size) continue;
-    if (anywhere == kNoRecord || candidate.pos < table[anywhere].pos) anywhere = record;
-    if (candidate.pos >= from && (after == kNoRecord || candidate.pos < table[after].pos)) after = record;
+    const bool lower_anywhere = anywhere == kNoRecord || candidate.pos < table[anywhere].pos;
+    const bool lower_after = candidate.pos >= from && (after == kNoRecord || candidate.pos < table[after].pos);
+    if (lower_anywhere) {
+      anywhere = record;
+      anywhere_size = candidate_size;
+    }
+    if (lower_after) {
+      after = record;
+      after_size = candidate_size;
+    }
   }
+  *found = after != kNoRecord ? after_size : anywhere_size;
   return after != kNoRecord ? after : anywhere;
 }
 
@@ -80,20 +94,24 @@ bool StrategyFromName(const char* name, Strategy* out) {
   return false;
 }
 
-uint32_t FindFreeChunk(Strategy strategy, const FreeTable& table, Granules size, Granules rover, uint64_t* steps) {
+uint32_t FindFreeChunkOther(Strategy strategy, const FreeTable& table, Granules size, Granules rover, uint64_t* steps,
+                            Granules* found) {
+  *found = 0;
   if (table.count() == 0) return kNoRecord;
   switch (strategy) {
     case Strategy::kBestFit:
-      return table.BestFit(size, steps);
+      return FindFreeChunk(strategy, table, size, rover, steps, found);
     case Strategy::kBestFitLinear:
-      return BestFitLinear(table, size, steps);
+      return BestFitLinear(table, size, steps, found);
     case Strategy::kFirstFit:
-      return LowestFitFrom(table, size, 0, steps);
+      return LowestFitFrom(table, size, 0, steps, found);
     case Strategy::kNextFit:
-      return LowestFitFrom(table, size, rover, steps);
+      return LowestFitFrom(table, size, rover, steps, found);
     case Strategy::kWorstFit: {
       const uint32_t largest = table.Largest(steps);
-      return largest != kNoRecord && table[largest].size >= size ? largest : kNoRecord;
+      if (largest == kNoRecord || table.HeadSize(largest) < size) return kNoRecord;
+      *found = table.HeadSize(largest);
+      return largest;
     }
     case Strategy::kBump:
       return kNoRecord;

@@ -27,6 +27,18 @@ bool StrategyFromName(const char* name, Strategy* out);
 // The record of the free chunk an allocation of `size` granules should take, or kNoRecord when
 // none fits (the heap then carves the top). Adds the table records and index nodes it examined
 // to *steps.
-uint32_t FindFreeChunk(Strategy strategy, const FreeTable& table, Granules size, Granules rover, uint64_t* steps);
+// Sets *found to that chunk's size (records keep none: a bin's head knows it, and the table keeps
+// scan sizes for the strategies that scan).
+uint32_t FindFreeChunkOther(Strategy strategy, const FreeTable& table, Granules size, Granules rover, uint64_t* steps,
+                            Granules* found);
+// Best fit inline, the rest out of line: one call for all of them made every best-fit search save
+// registers for the scans (11 instructions per request on python3-json, callgrind).
+inline uint32_t FindFreeChunk(Strategy strategy, const FreeTable& table, Granules size, Granules rover, uint64_t* steps,
+                              Granules* found) {
+  if (strategy != Strategy::kBestFit) return FindFreeChunkOther(strategy, table, size, rover, steps, found);
+  const uint32_t head = table.count() == 0 ? kNoRecord : table.BestFit(size, steps);
+  *found = head == kNoRecord ? 0 : table.HeadSize(head);
+  return head;
+}
 
 }  // namespace ma

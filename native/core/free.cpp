@@ -114,7 +114,10 @@ bool Heap::DropFree(Granules pos, Granules limit, Granules* size) {
     *size = bounds_.EndOf(pos, limit) - pos;
     return front_.Remove(pos, *size, kDeferredNear);
   }
-  *size = free_[record].size;
+  // A bin's head carries its size; any other record's chunk runs to the next start. Most large
+  // chunks head bins of their own, and their end is words away (a climb of the bits' summary:
+  // 17 instructions per request on python3-json when every size came from the bits).
+  *size = free_.IsHead(free_[record]) ? free_.HeadSize(record) : bounds_.EndOf(pos, limit) - pos;
   free_.Remove(record);
   return true;
 }
@@ -136,8 +139,9 @@ bool Heap::SettleDeferred() {
     const Granules pos = front_.Pop(size);
     const uint32_t record = free_.Find(pos);
     if (record == kNoRecord) continue;  // merged into a neighbour below already
-    // A chunk above may have merged into this one already: the record has the size.
-    const Granules merged = free_[record].size;
+    // A chunk above may have merged into this one already: the bits have the merged size.
+    Segment& segment = *SegmentOf(pos);
+    const Granules merged = FreeSizeAt(segment, pos);
     free_.Remove(record);
     // The merge drops its neighbours' records before it adds one; only a new large size may need
     // trie nodes. Without them the chunk and those not merged yet stay deferred, as they were.
@@ -157,7 +161,7 @@ bool Heap::SettleDeferred() {
       }
       return false;
     }
-    Merge(*SegmentOf(pos), pos, merged);
+    Merge(segment, pos, merged);
   }
   return true;
 }

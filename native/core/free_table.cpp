@@ -11,9 +11,9 @@ void FreeTable::Clear() {
   // Records, the page map and the trie keep their memory: a heap emptied between replay runs
   // would otherwise grow them again on every run.
   records_.Clear();
+  scan_sizes_.Clear();
   first_vacant_ = kNoRecord;
   count_ = 0;
-  granules_ = 0;
   for (uint32_t& head : small_heads_) head = kNoRecord;
   std::memset(small_words_, 0, sizeof small_words_);
   small_summary_ = 0;
@@ -28,7 +28,12 @@ bool FreeTable::Cover(Granules limit) {
 
 bool FreeTable::ReserveMore(uint32_t inserts, uint32_t held) {
   // Vacant slots are taken first, so the records in use bound what the inserts need.
+  const size_t room = records_.capacity();
   if (!records_.Reserve(size_t{count_} + inserts + held)) return false;
+  if (keeps_scan_sizes_ && !scan_sizes_.Reserve(records_.capacity())) {
+    records_.ShrinkTo(room);  // nothing changed
+    return false;
+  }
   return large_heads_.Reserve(inserts);
 }
 
@@ -37,16 +42,21 @@ bool FreeTable::ReserveMore(uint32_t inserts, uint32_t held) {
 void FreeTable::Compact() {
   uint32_t to = 0;
   for (uint32_t from = 0; from < records_.size(); ++from) {
-    if (records_[from].size == 0) continue;
+    if (records_[from].pos == kVacant) continue;
     if (to != from) {
       // Every link to `from` points to where its neighbours are now (each moved record fixed the
       // links to itself), so the links can be fixed one move at a time.
       const FreeRecord moved = records_[from];
       records_[to] = moved;
+      if (keeps_scan_sizes_) scan_sizes_[to] = scan_sizes_[from];
       if (moved.bin_next != kNoRecord) records_[moved.bin_next].bin_prev = to;
-      if (moved.bin_prev != kNoRecord) records_[moved.bin_prev].bin_next = to;
-      else if (moved.size < kSmallSizes) small_heads_[moved.size] = to;
-      else large_heads_.Update(moved.size, to);
+      if (!IsHead(moved)) {
+        records_[moved.bin_prev].bin_next = to;
+      } else {
+        const Granules size = moved.bin_prev & ~kBinHead;
+        if (size < kSmallSizes) small_heads_[size] = to;
+        else large_heads_.Update(size, to);
+      }
       uint32_t* link = &by_page_[moved.pos >> 6];
       while (*link != from) {
         MA_ASSERT(*link != kNoRecord);
@@ -58,12 +68,14 @@ void FreeTable::Compact() {
   }
   MA_ASSERT(to == count_);
   records_.Truncate(to);
+  if (keeps_scan_sizes_) scan_sizes_.Truncate(to);
   first_vacant_ = kNoRecord;
 }
 
 void FreeTable::Shrink(uint32_t room) {
   Compact();
   records_.ShrinkTo(room);
+  scan_sizes_.ShrinkTo(records_.capacity());
   if (count_ == 0 && room == 0) large_heads_.Release();
 }
 
@@ -77,7 +89,7 @@ void FreeTable::Uncover(Granules limit) {
 
 uint64_t FreeTable::metadata_bytes() const {
   static_assert(kFixedBytes == sizeof small_heads_ + sizeof small_words_, "kFixedBytes counts the small bins");
-  return records_.bytes() + kFixedBytes + large_heads_.metadata_bytes() +
+  return records_.bytes() + scan_sizes_.bytes() + kFixedBytes + large_heads_.metadata_bytes() +
          by_page_.bytes();
 }
 
@@ -90,20 +102,22 @@ void FreeTable::SetLargeHead(Granules size, uint32_t record) {
   else large_heads_.Update(size, record);
 }
 
-void FreeTable::LinkIntoBin(uint32_t record) {
+void FreeTable::LinkIntoBin(uint32_t record, Granules size) {
+  MA_ASSERT(size > 0 && size < kBinHead);
   FreeRecord& linked = records_[record];
-  const uint32_t head = Head(linked.size);
-  linked.bin_prev = kNoRecord;
+  const uint32_t head = Head(size);
+  linked.bin_prev = kBinHead | size;
   linked.bin_next = head == SizeIndex::kNone ? kNoRecord : head;
   if (linked.bin_next != kNoRecord) records_[linked.bin_next].bin_prev = record;
-  SetHead(linked.size, record);
+  SetHead(size, record);
 }
 
 void FreeTable::UnlinkFromBin(uint32_t record) {
+  // The next record inherits the back link: a record, or at the head the bin's size.
   const FreeRecord& unlinked = records_[record];
   if (unlinked.bin_next != kNoRecord) records_[unlinked.bin_next].bin_prev = unlinked.bin_prev;
-  if (unlinked.bin_prev != kNoRecord) records_[unlinked.bin_prev].bin_next = unlinked.bin_next;
-  else SetHead(unlinked.size, unlinked.bin_next);
+  if (!IsHead(unlinked)) records_[unlinked.bin_prev].bin_next = unlinked.bin_next;
+  else SetHead(unlinked.bin_prev & ~kBinHead, unlinked.bin_next);
 }
 
 // ---- pages -----------------------------------------------------------------------------------
@@ -134,23 +148,24 @@ uint32_t FreeTable::Insert(Granules pos, Granules size) {
   } else {
     record = static_cast<uint32_t>(records_.size());
     records_.PushBack(FreeRecord{});
+    if (keeps_scan_sizes_) scan_sizes_.PushBack(0);
   }
-  records_[record] = FreeRecord{pos, size, kNoRecord, kNoRecord, kNoRecord};
-  LinkIntoBin(record);
+  records_[record] = FreeRecord{pos, kNoRecord, kNoRecord, kNoRecord};
+  SetScanSize(record, size);
+  LinkIntoBin(record, size);
   LinkIntoPage(record);
   ++count_;
-  granules_ += size;
   return record;
 }
 
 void FreeTable::Remove(uint32_t record) {
-  MA_ASSERT(records_[record].size != 0);
+  MA_ASSERT(records_[record].pos != kVacant);
   UnlinkFromBin(record);
   UnlinkFromPage(record);
   FreeRecord& removed = records_[record];
   --count_;
-  granules_ -= removed.size;
-  removed.size = 0;
+  removed.pos = kVacant;
+  SetScanSize(record, 0);
   removed.bin_next = first_vacant_;
   first_vacant_ = record;
 }
@@ -158,35 +173,34 @@ void FreeTable::Remove(uint32_t record) {
 Granules FreeTable::TakeSmallHead(Granules size) {
   const uint32_t record = small_heads_[size];
   FreeRecord& taken = records_[record];
-  MA_ASSERT(taken.size == size && taken.bin_prev == kNoRecord);
+  MA_ASSERT(taken.bin_prev == (kBinHead | size));
   small_heads_[size] = taken.bin_next;
-  if (taken.bin_next != kNoRecord) records_[taken.bin_next].bin_prev = kNoRecord;
+  if (taken.bin_next != kNoRecord) records_[taken.bin_next].bin_prev = kBinHead | size;
   else MarkSmallEmpty(size);
   UnlinkFromPage(record);
   --count_;
-  granules_ -= size;
-  taken.size = 0;
+  const Granules pos = taken.pos;
+  taken.pos = kVacant;
+  SetScanSize(record, 0);
   taken.bin_next = first_vacant_;
   first_vacant_ = record;
-  return taken.pos;
+  return pos;
 }
 
 void FreeTable::Resize(uint32_t record, Granules size) {
   FreeRecord& resized = records_[record];
-  MA_ASSERT(resized.size != 0 && size > 0);
-  if (resized.size == size) return;
-  if (resized.size >= kSmallSizes && size >= kSmallSizes && resized.bin_prev == kNoRecord &&
-      resized.bin_next == kNoRecord && large_heads_.Find(size) == SizeIndex::kNone) {
+  MA_ASSERT(resized.pos != kVacant && size > 0 && (!IsHead(resized) || HeadSize(record) != size));
+  if (IsHead(resized) && resized.bin_next == kNoRecord && HeadSize(record) >= kSmallSizes && size >= kSmallSizes &&
+      large_heads_.Find(size) == SizeIndex::kNone) {
     // Alone in its bin and moving to an empty one: the trie relabels its key.
-    large_heads_.Rekey(resized.size, size, record);
-    granules_ += static_cast<uint64_t>(size) - resized.size;
-    resized.size = size;
+    large_heads_.Rekey(HeadSize(record), size, record);
+    resized.bin_prev = kBinHead | size;
+    SetScanSize(record, size);
     return;
   }
   UnlinkFromBin(record);
-  granules_ += static_cast<uint64_t>(size) - resized.size;
-  resized.size = size;
-  LinkIntoBin(record);
+  LinkIntoBin(record, size);
+  SetScanSize(record, size);
 }
 
 void FreeTable::Move(uint32_t record, Granules pos, Granules size) {
@@ -205,7 +219,7 @@ uint32_t FreeTable::Lookup(Granules pos) const {
   uint32_t record = by_page_[pos >> 6];
   for (uint32_t hops = 0; record != kNoRecord && hops <= count_; ++hops) {
     if (record >= records_.size()) return kNoRecord;
-    if (records_[record].pos == pos && records_[record].size != 0) return record;
+    if (records_[record].pos == pos) return record;
     record = records_[record].page_next;
   }
   return kNoRecord;
@@ -248,34 +262,45 @@ uint32_t FreeTable::Largest(uint64_t* steps) const {
 
 // ---- check -----------------------------------------------------------------------------------
 
-const char* FreeTable::CheckIndexes(const BoundaryMap& bounds) const {
+const char* FreeTable::CheckIndexes(const BoundaryMap& bounds, const FreeSizes& sizes) const {
   uint32_t in_use = 0, vacant = 0;
-  uint64_t granules = 0;
   for (const FreeRecord& record : records_) {
-    if (record.size == 0) {
-      ++vacant;
-    } else {
-      ++in_use;
-      granules += record.size;
-    }
+    if (record.pos == kVacant) ++vacant;
+    else ++in_use;
   }
   if (in_use != count_) return "the free table's record count disagrees with its records";
-  if (granules != granules_) return "the free table's byte total disagrees with its records";
   uint32_t chained = 0;
   for (uint32_t record = first_vacant_; record != kNoRecord; record = records_[record].bin_next) {
-    if (record >= records_.size() || records_[record].size != 0 || ++chained > vacant) return "the vacant-slot chain is broken";
+    if (record >= records_.size() || records_[record].pos != kVacant || ++chained > vacant) return "the vacant-slot chain is broken";
   }
   if (chained != vacant) return "a vacant record slot is not on the vacant chain";
+  if (keeps_scan_sizes_) {
+    if (scan_sizes_.size() != records_.size() || scan_sizes_.capacity() < records_.capacity()) {
+      return "the scan sizes do not cover the records";
+    }
+    for (uint32_t record = 0; record < records_.size(); ++record) {
+      if (records_[record].pos == kVacant && scan_sizes_[record] != 0) return "a vacant record slot has a scan size";
+    }
+  }
 
   // Each record in use: a free start in the boundary map, reachable from its page and its bin.
+  // Sizes are asked of the boundary map only for records that are free starts there.
+  for (const FreeRecord& record : records_) {
+    if (record.pos == kVacant) continue;
+    if (record.pos >= bounds.covered() || !bounds.IsStart(record.pos) || !bounds.IsFree(record.pos)) {
+      return "a free record's chunk is not free in the boundary map";
+    }
+  }
   std::vector<uint8_t> in_bin(records_.size(), 0);
   auto walk_bin = [&](Granules size, uint32_t head) -> const char* {
-    uint32_t prev = kNoRecord;
+    uint32_t prev = kBinHead | size;
     for (uint32_t record = head; record != kNoRecord; record = records_[record].bin_next) {
-      if (record >= records_.size()) return "a size bin links to no record";
+      if (record >= records_.size() || records_[record].pos == kVacant) return "a size bin links to no record";
       const FreeRecord& linked = records_[record];
-      if (linked.size != size) return "a size bin holds a record of another size";
-      if (linked.bin_prev != prev) return "a size bin's back link is wrong";
+      if (linked.bin_prev != prev) {
+        return record == head ? "a size bin's head carries another size" : "a size bin's back link is wrong";
+      }
+      if (sizes.SizeAt(linked.pos) != size) return "a size bin holds a record of another size";
       if (in_bin[record]++ != 0) return "a size bin links a record twice";
       prev = record;
     }
@@ -291,17 +316,21 @@ const char* FreeTable::CheckIndexes(const BoundaryMap& bounds) const {
   }
   for (uint32_t record = 0; record < records_.size(); ++record) {
     const FreeRecord& checked = records_[record];
-    if (checked.size == 0 || checked.size < kSmallSizes || in_bin[record] != 0) continue;
-    const uint32_t head = large_heads_.Find(checked.size);
+    if (checked.pos == kVacant || in_bin[record] != 0) continue;
+    const Granules size = sizes.SizeAt(checked.pos);
+    if (size < kSmallSizes) continue;  // in no small bin: found below
+    const uint32_t head = large_heads_.Find(size);
     if (head == SizeIndex::kNone) return "a large free chunk's size is not in the size index";
-    if (const char* problem = walk_bin(checked.size, head)) return problem;
+    if (const char* problem = walk_bin(size, head)) return problem;
   }
   for (uint32_t record = 0; record < records_.size(); ++record) {
     const FreeRecord& checked = records_[record];
-    if (checked.size == 0) continue;
+    if (checked.pos == kVacant) continue;
     if (in_bin[record] == 0) return "a free record is in no size bin";
-    if (checked.pos >= bounds.covered() || !bounds.IsFree(checked.pos)) return "a free record's chunk is not free in the boundary map";
     if ((checked.pos >> 6) >= by_page_.size()) return "a free record lies beyond the page map";
+    if (keeps_scan_sizes_ && (record >= scan_sizes_.size() || scan_sizes_[record] != sizes.SizeAt(checked.pos))) {
+      return "a record's scan size disagrees with its chunk";
+    }
     uint32_t found = by_page_[checked.pos >> 6];
     for (uint32_t hops = 0; found != kNoRecord && found != record && hops <= count_; ++hops) found = records_[found].page_next;
     if (found != record) return "a free record is not on its page's chain";

@@ -16,6 +16,15 @@
 // The page map links the records of chunks that start in the same 64-granule page; a merge finds
 // its free neighbour's record by walking that short chain, never by hashing.
 //
+// A record is 16 bytes and keeps no size: the boundary map has it (a free chunk runs to the next
+// chunk start), and the head of each bin carries its bin's size in its back link, which is all
+// the table itself needs (unlinking the head sets its bin's head, and best fit takes heads). The
+// heap passes sizes in; Check asks it (FreeSizes). A size in every record cost python3-json's
+// table 20% more bytes at its peak (46,147 records). The linear strategies read every record's
+// size on every search, as a list allocator reads its headers: for them alone the table keeps the
+// sizes in an array beside the records (KeepScanSizes), since asking the boundary map for each
+// took 2-2.6x their instructions per request (perl-modules, callgrind).
+//
 // Records never move: a removed one leaves a vacant slot, reused by the next insert. The table in
 // slot order is what the linear strategies scan, as the original note scanned its array.
 #pragma once
@@ -30,13 +39,26 @@
 namespace ma {
 
 constexpr uint32_t kNoRecord = 0xFFFFFFFFu;
+// A bin head's back link: this bit and the bin's size (sizes stay below 2^31 granules, record
+// indexes below 2^31: a record per free chunk, a live chunk between any two).
+constexpr uint32_t kBinHead = 0x80000000u;
+// The position of a vacant slot (no chunk starts there: positions stay below kMaxPosition).
+constexpr Granules kVacant = 0xFFFFFFFFu;
 
 struct FreeRecord {
-  Granules pos;        // the chunk's first granule
-  Granules size;       // granules, > 0; 0 marks a vacant slot
-  uint32_t bin_prev;   // previous record of the same size, kNoRecord at the list head
+  Granules pos;        // the chunk's first granule; kVacant marks a vacant slot
+  uint32_t bin_prev;   // previous record of the same size; at the bin's head kBinHead | the size
   uint32_t bin_next;   // next record of the same size (vacant slots: the next vacant slot)
   uint32_t page_next;  // next record whose chunk starts in the same 64-granule page
+};
+static_assert(sizeof(FreeRecord) == 16, "a free record is 16 bytes");
+
+// The size of the free chunk that starts at `pos`, for Check (CheckIndexes): the heap answers from
+// its boundary map (the chunk runs to the next start, or to the top of its segment).
+struct FreeSizes {
+  const void* heap;
+  Granules (*size_at)(const void* heap, Granules pos);
+  Granules SizeAt(Granules pos) const { return size_at(heap, pos); }
 };
 
 class FreeTable {
@@ -45,6 +67,19 @@ class FreeTable {
   static constexpr uint32_t kSmallSizes = 4096;
 
   FreeTable() { Clear(); }
+
+  // Keeps every record's size beside it, for the strategies that scan the table (before the first
+  // Insert).
+  void KeepScanSizes() {
+    MA_ASSERT(records_.empty());
+    keeps_scan_sizes_ = true;
+  }
+  // The size of a record's chunk, when the table keeps scan sizes; 0 for a vacant slot (a scan
+  // then reads this array alone).
+  Granules ScanSize(uint32_t record) const {
+    MA_ASSERT(keeps_scan_sizes_);
+    return scan_sizes_[record];
+  }
 
   // Extends the page map to positions [0, limit); false (nothing changed) without memory.
   bool Cover(Granules limit);
@@ -60,16 +95,22 @@ class FreeTable {
   void Remove(uint32_t record);
   // Best fit's exact hit: unlinks the head of small size `size` (not empty) and returns its start.
   Granules TakeSmallHead(Granules size);
-  // The same chunk start, a new size.
+  // The same chunk start, a new size (another than its own: the record moves to the head of the
+  // new size's bin).
   void Resize(uint32_t record, Granules size);
   // A new start and size for the record's chunk (a split that keeps the upper part free).
   void Move(uint32_t record, Granules pos, Granules size);
+  // A bin's head knows its size (what best fit and worst fit return is always a head).
+  static bool IsHead(const FreeRecord& record) { return (record.bin_prev & kBinHead) != 0; }
+  Granules HeadSize(uint32_t record) const {
+    MA_ASSERT(IsHead(records_[record]));
+    return records_[record].bin_prev & ~kBinHead;
+  }
   // The record of the free chunk starting at `pos`, or kNoRecord when it has none (a deferred
   // chunk, held by the heap's front end). The chain ends, so the walk cannot loop.
   uint32_t Find(Granules pos) const {
     uint32_t record = by_page_[pos >> 6];
     while (record != kNoRecord && records_[record].pos != pos) record = records_[record].page_next;
-    MA_ASSERT(record == kNoRecord || records_[record].size != 0);
     return record;
   }
   // The same, for Check and Chunks: kNoRecord when no record starts at `pos`.
@@ -111,11 +152,11 @@ class FreeTable {
   uint32_t count() const { return count_; }
   // Records that can be inserted without growing the table.
   size_t spare() const { return records_.capacity() - count_; }
-  uint64_t bytes_in_granules() const { return granules_; }
   uint64_t metadata_bytes() const;
   // Reports the mapped bytes of every array to `gauge` (Heap's constructor).
   void Attach(MetadataGauge* gauge) {
     records_.Attach(gauge);
+    scan_sizes_.Attach(gauge);
     by_page_.Attach(gauge);
     large_heads_.Attach(gauge);
   }
@@ -123,8 +164,9 @@ class FreeTable {
   static constexpr uint64_t kFixedBytes = sizeof(uint32_t) * kSmallSizes + sizeof(uint64_t) * (kSmallSizes / 64);
 
   // For Heap::Check: the first inconsistency between records, bins, page map and indexes, or
-  // nullptr. `bounds` is the heap's boundary map: every record must be a free start there.
-  const char* CheckIndexes(const BoundaryMap& bounds) const;
+  // nullptr. `bounds` is the heap's boundary map: every record must be a free start there, of its
+  // bin's size (`sizes`).
+  const char* CheckIndexes(const BoundaryMap& bounds, const FreeSizes& sizes) const;
 
  private:
   friend class HeapInspector;  // test/native/check_catches_corruption.cpp
@@ -132,6 +174,9 @@ class FreeTable {
   static constexpr size_t kShrinkFloor = 4 * kMetadataPage / sizeof(FreeRecord);
 
   bool ReserveMore(uint32_t inserts, uint32_t held);
+  void SetScanSize(uint32_t record, Granules size) {
+    if (keeps_scan_sizes_) scan_sizes_[record] = size;
+  }
   void Compact();
   uint32_t BestFitLarger(Granules size, uint64_t* steps) const;
   uint32_t Head(Granules size) const { return size < kSmallSizes ? small_heads_[size] : large_heads_.Find(size); }
@@ -152,15 +197,17 @@ class FreeTable {
     word &= ~(uint64_t{1} << (size & 63));
     if (word == 0) small_summary_ &= ~(uint64_t{1} << (size >> 6));
   }
-  void LinkIntoBin(uint32_t record);
+  void LinkIntoBin(uint32_t record, Granules size);
   void UnlinkFromBin(uint32_t record);
   void LinkIntoPage(uint32_t record);
   void UnlinkFromPage(uint32_t record);
 
   MetadataArray<FreeRecord> records_;
+  // With KeepScanSizes: each record's size by slot (0: vacant), with at least the records' room.
+  MetadataArray<Granules> scan_sizes_;
+  bool keeps_scan_sizes_ = false;
   uint32_t first_vacant_ = kNoRecord;
   uint32_t count_ = 0;
-  uint64_t granules_ = 0;  // sum of sizes of records in use
 
   uint32_t small_heads_[kSmallSizes];     // list head per small size, kNoRecord when empty
   uint64_t small_words_[kSmallSizes / 64];  // bit s: small_heads_[s] is a list

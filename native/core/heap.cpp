@@ -42,6 +42,9 @@ Heap::Heap(const HeapOptions& options, MemorySource* source)
   segments_.Attach(&gauge_);
   bounds_.Attach(&gauge_);
   free_.Attach(&gauge_);
+  if (options.strategy == Strategy::kBestFitLinear || options.strategy == Strategy::kFirstFit || options.strategy == Strategy::kNextFit) {
+    free_.KeepScanSizes();
+  }
   front_.Attach(&gauge_);
   quarantined_.Attach(&gauge_);
 }
@@ -163,7 +166,10 @@ HeapStats Heap::Stats() const {
   stats.live_bytes = live_granules_ << granule_shift_;
   stats.live_chunks = live_chunks_;
   stats.peak_live_bytes = peak_live_granules_ << granule_shift_;
-  stats.free_bytes = (bump_ ? bump_free_granules_ : free_.bytes_in_granules() + front_.granules()) << granule_shift_;
+  // Chunks tile each segment's [start, top): what is not live there is free.
+  uint64_t chunk_granules = 0;
+  for (size_t i = 0; i < segments_.size(); ++i) chunk_granules += segments_[i].top - segments_[i].start;
+  stats.free_bytes = (chunk_granules - live_granules_) << granule_shift_;
   stats.free_chunks = bump_ ? bump_free_chunks_ : free_.count() + front_.count();
   stats.largest_free_chunk = static_cast<uint64_t>(bump_ ? LargestBumpFree() : std::max(free_.LargestSize(), front_.Largest())) << granule_shift_;
   for (size_t i = 0; i < segments_.size(); ++i) {

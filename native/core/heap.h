@@ -181,6 +181,18 @@ class Heap {
   // The segment whose chunks [start, top) hold `pos`, or nullptr.
   Segment* SegmentOf(Granules pos);
   const Segment* SegmentOf(Granules pos) const { return const_cast<Heap*>(this)->SegmentOf(pos); }
+  // The size of the free chunk starting at `pos` in `segment`: it runs to the next chunk start or
+  // the segment's top (free records keep no size: free_table.h).
+  Granules FreeSizeAt(const Segment& segment, Granules pos) const { return bounds_.EndOf(pos, segment.top) - pos; }
+  // The same, finding the segment; 0 outside every segment.
+  Granules SizeAt(Granules pos) const {
+    const Segment* segment = SegmentOf(pos);
+    return segment == nullptr ? 0 : FreeSizeAt(*segment, pos);
+  }
+  // SizeAt for the free table's Check.
+  FreeSizes Sizes() const {
+    return FreeSizes{this, [](const void* heap, Granules pos) { return static_cast<const Heap*>(heap)->SizeAt(pos); }};
+  }
   bool IsLast(const Segment& segment) const { return &segment == &segments_[segments_.size() - 1]; }
   // kOk with the chunk's segment and size when `address` starts a live chunk that is the user's.
   // The hot path of every free: one subtraction, one segment, one word of bits.
@@ -231,17 +243,19 @@ class Heap {
   // `grows`: the chunk is a realloc's new home; it takes the low end of the free space it splits,
   // never the high end a small request takes, so that it can grow again in place.
   Status AllocGranules(Granules size, uint64_t align, bool grows, Granules* pos);
-  // The front end's smallest size that fits `size` when it is no larger than the record's (ties go
-  // to the front end: its chunk was freed last), else 0.
-  Granules DeferredFit(Granules size, uint32_t record, uint64_t* steps) const {
+  // The front end's smallest size that fits `size` when it is no larger than `recorded`, the size
+  // of the chunk the table found (ties go to the front end: its chunk was freed last; 0: none),
+  // else 0.
+  Granules DeferredFit(Granules size, Granules recorded, uint64_t* steps) const {
     if (front_.empty()) return 0;
     ++*steps;
     const Granules fit = front_.SmallestAtLeast(size);
-    return fit != 0 && (record == kNoRecord || fit <= free_[record].size) ? fit : 0;
+    return fit != 0 && (recorded == 0 || fit <= recorded) ? fit : 0;
   }
-  // `deferred`: the chunk came from the front end, so the pieces it leaves may border free chunks
-  // and are merged.
-  Granules TakeFreeChunk(uint32_t record, Granules size, uint64_t align, bool grows, bool deferred);
+  // Takes `size` granules from the free chunk of `record`, of `chunk_size` granules. `deferred`:
+  // the chunk came from the front end, so the pieces it leaves may border free chunks and are
+  // merged.
+  Granules TakeFreeChunk(uint32_t record, Granules chunk_size, Granules size, uint64_t align, bool grows, bool deferred);
   // Takes an unaligned request from the deferred chunk [at, at + fit), popped off the front end;
   // what is left merges with its free neighbours (a deferred chunk may border them; the remainder
   // must not). Needs one record reserved.

@@ -29,7 +29,6 @@ class HeapInspector {
   static uint32_t small_head(Heap& heap, Granules size) { return heap.free_.small_heads_[size]; }
   static uint64_t& small_summary(Heap& heap) { return heap.free_.small_summary_; }
   static uint32_t& page_first(Heap& heap, Granules pos) { return heap.free_.by_page_[pos >> 6]; }
-  static uint64_t& table_granules(Heap& heap) { return heap.free_.granules_; }
   static FrontEnd& front(Heap& heap) { return heap.front_; }
   // The position held by the top entry of the front end's stack of `size`.
   static Granules& front_top(Heap& heap, Granules size) { return heap.front_.entries_[heap.front_.heads_[size]].pos; }
@@ -39,6 +38,7 @@ class HeapInspector {
   static uint64_t& front_occupied(Heap& heap) { return heap.front_.occupied_; }
   static MetadataGauge& gauge(Heap& heap) { return heap.gauge_; }
   static MetadataArray<FreeRecord>& records(Heap& heap) { return heap.free_.records_; }
+  static MetadataArray<Granules>& scan_sizes(Heap& heap) { return heap.free_.scan_sizes_; }
 };
 
 }  // namespace ma
@@ -129,12 +129,12 @@ int main() {
       {"a free chunk without its record", kLinear,
        [](Heap& h, auto& at) { Inspect::bounds(h).SetFree(Inspect::PositionOf(h, at[2])); },
        "a free chunk has no record in the free table"},
-      {"a record of the wrong size", kLinear,
+      {"a record in the bin of another size", kLinear,
        [](Heap& h, auto& at) {
-         // A start bit inside the free chunk: its record no longer matches the run of granules.
+         // A start bit inside the free chunk: its run of granules no longer matches its bin.
          Inspect::bounds(h).AddStart(Inspect::PositionOf(h, at[1]) + 1, false);
        },
-       "a free chunk's record disagrees with its size"},
+       "a size bin holds a record of another size"},
       {"two adjacent free chunks, neither deferred", kLinear,
        [](Heap& h, auto& at) {
          // c's start becomes free with a record, right above the free b.
@@ -228,9 +228,21 @@ int main() {
       {"the front end's size bitmap cleared", kBest,
        [](Heap& h, auto&) { Inspect::front_occupied(h) = 0; },
        "the front end's size bitmap is stale"},
-      {"the table's byte total off", kLinear,
-       [](Heap& h, auto&) { Inspect::table_granules(h) += 1; },
-       "the free table's byte total disagrees with its records"},
+      {"a bin head that carries another size", kLinear,
+       [](Heap& h, auto& at) {
+         // b's record heads its bin; its back link names the size of the bin above.
+         const uint32_t record = Inspect::table(h).Lookup(Inspect::PositionOf(h, at[1]));
+         if (record == ma::kNoRecord || !ma::FreeTable::IsHead(Inspect::record(h, record))) std::abort();
+         Inspect::record(h, record).bin_prev += 1;
+       },
+       "a size bin's head carries another size"},
+      {"a scan size off by one", kLinear,
+       [](Heap& h, auto& at) {
+         const uint32_t record = Inspect::table(h).Lookup(Inspect::PositionOf(h, at[1]));
+         if (record == ma::kNoRecord) std::abort();
+         Inspect::scan_sizes(h)[record] += 1;
+       },
+       "a record's scan size disagrees with its chunk"},
       {"a small-size summary bit cleared", kLinear,
        [](Heap& h, auto&) { Inspect::small_summary(h) = 0; },
        "the small-size summary bitmap is stale"},
