@@ -87,7 +87,8 @@ class FreeTable {
   // Insert/Resize calls cannot fail, and for `held` records beyond them (the heap keeps one for
   // each deferred chunk); false (nothing changed) otherwise.
   bool Reserve(uint32_t inserts, uint32_t held = 0) {
-    if (records_.capacity() - count_ >= size_t{inserts} + held && large_heads_.HasRoom(inserts)) return true;
+    // (A deferral reserves no insert: the trie is not asked, even when it has no nodes yet.)
+    if (records_.capacity() - count_ >= size_t{inserts} + held && (inserts == 0 || large_heads_.HasRoom(inserts))) return true;
     return ReserveMore(inserts, held);
   }
 

@@ -11,7 +11,6 @@ void FrontEnd::Clear() {
   for (uint32_t& count : counts_) count = 0;
   occupied_ = 0;
   count_ = 0;
-  granules_ = 0;
 }
 
 bool FrontEnd::Remove(Granules pos, Granules size, uint32_t most) {
@@ -26,7 +25,6 @@ bool FrontEnd::Remove(Granules pos, Granules size, uint32_t most) {
       first_vacant_ = entry;
       --counts_[size];
       --count_;
-      granules_ -= size;
       return true;
     }
     link = &entries_[entry].next;
@@ -35,7 +33,7 @@ bool FrontEnd::Remove(Granules pos, Granules size, uint32_t most) {
 }
 
 const char* FrontEnd::CheckStacks() const {
-  uint64_t held = 0, granules = 0;
+  uint64_t held = 0;
   for (Granules size = 0; size < kSizes; ++size) {
     uint32_t in_stack = 0;
     for (uint32_t entry = heads_[size]; entry != kNone; entry = entries_[entry].next) {
@@ -45,9 +43,8 @@ const char* FrontEnd::CheckStacks() const {
     if (in_stack != counts_[size]) return "a front-end stack's count disagrees with its entries";
     if (((occupied_ >> size) & 1) != (in_stack != 0 ? 1u : 0u)) return "the front end's size bitmap is stale";
     held += in_stack;
-    granules += static_cast<uint64_t>(in_stack) * size;
   }
-  if (held != count_ || granules != granules_) return "the front end's totals disagree with its stacks";
+  if (held != count_) return "the front end's total disagrees with its stacks";
   uint32_t vacant = 0;
   for (uint32_t entry = first_vacant_; entry != kNone; entry = entries_[entry].next) {
     if (entry >= entries_.size() || ++vacant > entries_.size()) return "the front end's vacant chain is broken";

@@ -48,7 +48,6 @@ class FrontEnd {
     occupied_ |= uint64_t{1} << size;
     ++counts_[size];
     ++count_;
-    granules_ += size;
   }
   bool Has(Granules size) const { return heads_[size] != kNone; }
   // The most recently freed chunk of `size` (a stack that is not empty), taken off.
@@ -62,7 +61,6 @@ class FrontEnd {
     first_vacant_ = entry;
     --counts_[size];
     --count_;
-    granules_ -= size;
     return popped.pos;
   }
   // Takes the chunk at `pos` off the stack of `size` when it is among the `most` most recent
@@ -87,7 +85,6 @@ class FrontEnd {
 
   uint32_t count() const { return count_; }
   uint32_t count_of(Granules size) const { return counts_[size]; }
-  uint64_t granules() const { return granules_; }
   bool empty() const { return count_ == 0; }
   // Forgets every chunk; keeps the memory.
   void Clear();
@@ -128,7 +125,6 @@ class FrontEnd {
         first_vacant_ = entry;
         --counts_[size];
         --count_;
-        granules_ -= size;
       }
       if (heads_[size] == kNone) occupied_ &= ~(uint64_t{1} << size);
     }
@@ -151,7 +147,6 @@ class FrontEnd {
   uint32_t counts_[kSizes];  // chunks in each stack
   uint64_t occupied_ = 0;    // bit s: the stack of size s is not empty
   uint32_t count_ = 0;
-  uint64_t granules_ = 0;    // sum of the sizes held
 };
 static_assert(FrontEnd::kFixedBytes == sizeof(uint32_t) * FrontEnd::kSizes * 2, "kFixedBytes counts heads_ and counts_");
 
