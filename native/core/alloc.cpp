@@ -110,10 +110,8 @@ Status Heap::AllocGranules(Granules size, uint64_t align, bool grows, Granules* 
   }
   if (deferred_fit != 0 && align == 0) {
     // A deferred chunk at least as large as the request, split without a record of its own; the
-    // remainder needs one (room first, so that a call that fails has changed nothing). Two, as
-    // when the chunk took a record too: the table then grows at the same requests as before, and
-    // the metadata figures README pins (perl-modules) stay as they were.
-    if (!ReserveRecords(2)) return Status::kOutOfMemory;
+    // remainder needs one (room first, so that a call that fails has changed nothing).
+    if (!ReserveRecords(1)) return Status::kOutOfMemory;
     *pos = TakeDeferredChunk(front_.Pop(deferred_fit), deferred_fit, size, grows);
   } else if (deferred_fit != 0) {
     // Aligned: the deferred chunk gets a record and is split as any free chunk (room first for

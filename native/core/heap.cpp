@@ -131,9 +131,9 @@ Status Heap::UsableSize(uintptr_t address, uint64_t* bytes) const {
 
 void Heap::ShrinkMetadata(bool all) {
   // The records held in reserve for the deferred chunks stay (CanDefer): settling never grows.
+  // MaybeShrinkMetadata asked WantsShrink already; Trim shrinks to exactly what is in use.
   const uint32_t needed = free_.count() + front_.count();
-  if (all) free_.Shrink(needed);
-  else if (free_.WantsShrink(front_.count())) free_.Shrink(2 * needed);
+  free_.Shrink(all ? needed : 2 * needed);
   if (all && front_.empty()) front_.Release();
   // Positions above the heap's end have no chunk: their bits and pages go back with the memory.
   const Granules end = segments_.empty() ? 0 : segments_.back().end;
@@ -168,13 +168,13 @@ HeapStats Heap::Stats() const {
   stats.peak_live_bytes = peak_live_granules_ << granule_shift_;
   // Chunks tile each segment's [start, top): what is not live there is free.
   uint64_t chunk_granules = 0;
-  for (size_t i = 0; i < segments_.size(); ++i) chunk_granules += segments_[i].top - segments_[i].start;
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    chunk_granules += segments_[i].top - segments_[i].start;
+    stats.top_bytes += static_cast<uint64_t>(segments_[i].end - segments_[i].top) << granule_shift_;
+  }
   stats.free_bytes = (chunk_granules - live_granules_) << granule_shift_;
   stats.free_chunks = bump_ ? bump_free_chunks_ : free_.count() + front_.count();
   stats.largest_free_chunk = static_cast<uint64_t>(bump_ ? LargestBumpFree() : std::max(free_.LargestSize(), front_.Largest())) << granule_shift_;
-  for (size_t i = 0; i < segments_.size(); ++i) {
-    stats.top_bytes += static_cast<uint64_t>(segments_[i].end - segments_[i].top) << granule_shift_;
-  }
   stats.deferred_chunks = front_.count();
   // The tables inside the heap object count too: they are the heap's bookkeeping as much.
   stats.metadata_bytes = gauge_.bytes + FreeTable::kFixedBytes + FrontEnd::kFixedBytes;
