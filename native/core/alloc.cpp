@@ -236,15 +236,21 @@ Status Heap::TakeFromTop(Granules size, uint64_t align, bool grows, Granules* po
   // Carving the wilderness may leave a free chunk below the allocation: its record is reserved
   // only now, so that a call the source refused has not grown the tables either.
   const bool record_at_hand = ReserveRecords(1);
-  if (!grows && IsSmall(size, align) && last.end - last.top > size && record_at_hand) {
-    // The same for the wilderness: the small chunk takes its high end and the rest of it becomes
-    // a free chunk that larger requests split from the bottom.
-    const Granules rest = last.end - last.top - size;
+  const Granules window = SegregationWindow(last);
+  if (!grows && IsSmall(size, align) && window > size && record_at_hand) {
+    // The same for the wilderness: the small chunk takes the high end of its lowest growth step
+    // and the rest of that step becomes a free chunk that larger requests split from the bottom.
+    // One step, not the whole wilderness: after FreeAll (replay's runs) or below a high trim
+    // threshold the wilderness is the whole heap, and small chunks at its very top had packed
+    // down from there while large ones climbed from the bottom: python3-json's timed runs held
+    // 74,744 free chunks at their peak against 47,837 on a fresh heap, 56 against 39 ns per
+    // request (replay_driver, 2 runs), and a small chunk at the top pins the heap against trims.
+    const Granules rest = window - size;
     bounds_.AddStart(last.top, true);
     free_.Insert(last.top, rest);
-    *pos = last.end - size;
+    *pos = last.top + rest;
     bounds_.AddStart(*pos, false);
-    last.top = last.end;
+    last.top = *pos + size;
     NoteLive(size);
     return Status::kOk;
   }

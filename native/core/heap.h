@@ -26,6 +26,7 @@
 // may border another free chunk or the wilderness.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "fit.h"
 #include "free_table.h"
 #include "front_end.h"
+#include "heap_limits.h"
 #include "memory_source.h"
 #include "metadata_array.h"
 #include "status.h"
@@ -268,6 +270,12 @@ class Heap {
   }
   // Segregation splits free space, so it needs splitting on; bump never reuses what it splits.
   bool IsSmall(Granules size, uint64_t align) const { return size <= small_granules_ && align == 0; }
+  // The part of the wilderness that a small request segregates in: one growth step (at least
+  // kSegregationRoom), what a fresh heap's wilderness holds after it grew for the request.
+  Granules SegregationWindow(const Segment& last) const {
+    const uint64_t step = std::max(options_.growth, kSegregationRoom) >> granule_shift_;
+    return static_cast<Granules>(std::min<uint64_t>(last.end - last.top, step));
+  }
 
   // ---- realloc.cpp
   Status Shrink(Segment& segment, Granules pos, Granules old, Granules size);

@@ -105,6 +105,25 @@ describe('segregateSmall', () => {
     heap.check()
   })
 
+  it('in a wilderness larger than a growth step, a small request takes the high end of its first step only', () => {
+    // A freed 1 MiB chunk merges into the wilderness (first fit merges at once; trimThreshold is
+    // Infinity here). Had the small chunk taken the top of the whole wilderness, as it did before,
+    // it would pin the heap's end there: trim() could give nothing back while it lives.
+    const heap = heapWith({ strategy: 'first-fit', segregateSmall: 64 })
+    const start = heap.raw.alloc(MiB)
+    expect(start).toBe(heap.stats().heapStart)
+    heap.raw.free(start)
+    expect(heap.stats()).toMatchObject({ liveChunks: 0, freeChunks: 0, topBytes: heap.stats().heapEnd - start })
+    const small = heap.raw.alloc(16)
+    expect(small).toBe(start + GROWTH - 16)
+    expect(heap.stats()).toMatchObject({ freeChunks: 1, freeBytes: GROWTH - 16, topBytes: heap.stats().heapEnd - start - GROWTH })
+    const before = heap.stats().heapEnd
+    expect(heap.trim()).toBe(before - start - GROWTH)
+    expect(heap.stats().heapEnd).toBe(start + GROWTH)
+    expect(heap.raw.sizeOf(small)).toBe(16)
+    heap.check()
+  })
+
   // first-fit merges the large chunks as they are freed; best fit defers them (see below).
   it('from the top, a small request takes the high end and the rest of the top becomes a free chunk', () => {
     const heap = heapWith({ strategy: 'first-fit', segregateSmall: 64 })
