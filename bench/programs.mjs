@@ -227,7 +227,9 @@ function runOnce(program, allocator, limitSeconds) {
         metric = mm ? Number(mm[1]) : null
       }
       // Masked: numbers become # and runs of blanks one space (printf field widths vary with them).
-      const masked = (s) => s.replace(/[0-9]+(\.[0-9]+)?/g, '#').replace(/[ \t]+/g, ' ')
+      // NaN and infinity are numbers too: barnes prints a time's share of a 0 s total as -nan, and
+      // as 0.00 once its total reaches a second, so glibc's own runs differed from each other.
+      const masked = (s) => s.replace(/[-+]?(nan|inf(inity)?)\b|[0-9]+(\.[0-9]+)?/gi, '#').replace(/[ \t]+/g, ' ')
       // Unordered: the lines in sorted order (threads that print in a racy order, e.g. alloc-test).
       const unordered = (s) => s.split('\n').sort().join('\n')
       const shown =
