@@ -2,7 +2,9 @@
 // shared 2-core VM are not. Builds bench/native/replay_driver.cpp as the addon is built (-O3, LTO,
 // no exceptions), runs each trace with 1 and with 2 timed runs, and divides the difference by the
 // trace's requests: one warm run of the loop, setup and teardown cancelled out. Only RunOps is
-// counted (--toggle-collect), so the trace's parsing is not.
+// counted (--toggle-collect), so the trace's parsing is not. Best fit's untimed first run (0 timed
+// runs: a fresh heap) is counted too, so that the warm run can be held to it: a warm heap that
+// placed chunks unlike a fresh one would time something no program does.
 //
 //   node bench/instructions.mjs [TRACE.rep[.gz]...]     (default: ../shared/traces/programs)
 //
@@ -51,9 +53,10 @@ try {
     'Instructions per request of one warm replay run (callgrind, no touching), RunOps only.',
     `driver: g++ ${command.slice(0, 4).join(' ')} native/core/*.cpp bench/native/replay_driver.cpp`,
     '',
-    `${'trace'.padEnd(18)} ${ALLOCATORS.map((a) => a.padStart(9)).join(' ')}   best-fit/libc  bump/libc`,
+    `${'trace'.padEnd(18)} ${ALLOCATORS.map((a) => a.padStart(9)).join(' ')}   best-fit/libc  bump/libc  best-fit first run  warm/first`,
   ]
   const ratios = { 'best-fit': [], bump: [] }
+  const warmToFirst = []
   for (const trace of traces) {
     const name = path.basename(trace).replace(/\.rep(\.gz)?$/, '')
     let file = trace
@@ -63,15 +66,22 @@ try {
     }
     const ops = Number(readFileSync(file, 'utf8').split('\n', 3)[2])
     const perOp = Object.fromEntries(ALLOCATORS.map((a) => [a, (counted(file, a, 2) - counted(file, a, 1)) / ops]))
+    const firstRun = counted(file, 'best-fit', 0) / ops
     ratios['best-fit'].push(perOp['best-fit'] / perOp.libc)
     ratios.bump.push(perOp.bump / perOp.libc)
+    warmToFirst.push(perOp['best-fit'] / firstRun)
     lines.push(
-      `${name.padEnd(18)} ${ALLOCATORS.map((a) => perOp[a].toFixed(0).padStart(9)).join(' ')}   ${(perOp['best-fit'] / perOp.libc).toFixed(2).padStart(13)}  ${(perOp.bump / perOp.libc).toFixed(2).padStart(9)}`,
+      `${name.padEnd(18)} ${ALLOCATORS.map((a) => perOp[a].toFixed(0).padStart(9)).join(' ')}   ${(perOp['best-fit'] / perOp.libc).toFixed(2).padStart(13)}  ${(perOp.bump / perOp.libc).toFixed(2).padStart(9)}  ${firstRun.toFixed(0).padStart(18)}  ${(perOp['best-fit'] / firstRun).toFixed(3).padStart(10)}`,
     )
     console.error(lines[lines.length - 1])
   }
   const mean = (values) => Math.exp(values.reduce((sum, v) => sum + Math.log(v), 0) / values.length)
   lines.push('', `geometric mean: best-fit ${mean(ratios['best-fit']).toFixed(2)}x libc's instructions, bump ${mean(ratios.bump).toFixed(2)}x`)
+  const within = (share) => warmToFirst.filter((r) => Math.abs(r - 1) <= share).length
+  const farthest = Math.max(...warmToFirst.map((r) => Math.abs(r - 1)))
+  lines.push(
+    `best-fit's warm run against its first (a fresh heap): within 2% on ${within(0.02)} of ${warmToFirst.length} traces, at most ${(100 * farthest).toFixed(1)}% apart`,
+  )
   writeFileSync(path.join(here, 'results', 'instructions.txt'), `${lines.join('\n')}\n`)
   console.log(lines.join('\n'))
 } finally {

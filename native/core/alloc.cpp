@@ -245,7 +245,7 @@ Status Heap::TakeFromTop(Granules size, uint64_t align, bool grows, Granules* po
     // packed down from there while large ones climbed from the bottom. Replay's timed runs then
     // placed chunks unlike a fresh heap: python3-json held 74,744 free chunks at their peak
     // against 47,837, and their instructions were 11% below (node-buf) to 6% above (python3-ast)
-    // a fresh heap's; now within 2% on 9 of the 10 program traces (callgrind, replay_driver).
+    // a fresh heap's; now within 1.7% on the 7 shared program traces (bench/instructions.mjs).
     // And a small chunk at the very top pinned the heap against trims.
     const Granules rest = window - size;
     bounds_.AddStart(last.top, true);

@@ -24,6 +24,12 @@ const char* StrategyName(Strategy strategy);
 // The strategy called `name`; false (and *out unchanged) for any other string.
 bool StrategyFromName(const char* name, Strategy* out);
 
+// The strategies that read every record's size on every search (the free table keeps the sizes
+// beside the records for them: FreeTable::KeepScanSizes).
+inline bool ScansFreeTable(Strategy strategy) {
+  return strategy == Strategy::kBestFitLinear || strategy == Strategy::kFirstFit || strategy == Strategy::kNextFit;
+}
+
 // The record of the free chunk an allocation of `size` granules should take, or kNoRecord when
 // none fits (the heap then carves the top). Adds the table records and index nodes it examined
 // to *steps.

@@ -53,7 +53,7 @@ void FreeTable::Compact() {
       if (!IsHead(moved)) {
         records_[moved.bin_prev].bin_next = to;
       } else {
-        const Granules size = moved.bin_prev & ~kBinHead;
+        const Granules size = HeadSize(moved);
         if (size < kSmallSizes) small_heads_[size] = to;
         else large_heads_.Update(size, to);
       }
@@ -117,7 +117,7 @@ void FreeTable::UnlinkFromBin(uint32_t record) {
   const FreeRecord& unlinked = records_[record];
   if (unlinked.bin_next != kNoRecord) records_[unlinked.bin_next].bin_prev = unlinked.bin_prev;
   if (!IsHead(unlinked)) records_[unlinked.bin_prev].bin_next = unlinked.bin_next;
-  else SetHead(unlinked.bin_prev & ~kBinHead, unlinked.bin_next);
+  else SetHead(HeadSize(unlinked), unlinked.bin_next);
 }
 
 // ---- pages -----------------------------------------------------------------------------------

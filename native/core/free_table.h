@@ -20,10 +20,11 @@
 // chunk start), and the head of each bin carries its bin's size in its back link, which is all
 // the table itself needs (unlinking the head sets its bin's head, and best fit takes heads). The
 // heap passes sizes in; Check asks it (FreeSizes). A size in every record cost python3-json's
-// tables 17% more bytes at their peak (1,485 KiB against 1,273; 46,147 free chunks). The linear strategies read every record's
-// size on every search, as a list allocator reads its headers: for them alone the table keeps the
-// sizes in an array beside the records (KeepScanSizes), since asking the boundary map for each
-// took 2-2.6x their instructions per request (perl-modules, callgrind).
+// tables 17% more bytes at their peak (1,485 KiB against 1,273; 46,147 free chunks). The linear
+// strategies read every record's size on every search, as a list allocator reads its headers: for
+// them alone the table keeps the sizes in an array beside the records (KeepScanSizes), since
+// asking the boundary map for each took 2-2.6x their instructions per request (perl-modules,
+// callgrind).
 //
 // Records never move: a removed one leaves a vacant slot, reused by the next insert. The table in
 // slot order is what the linear strategies scan, as the original note scanned its array.
@@ -103,10 +104,11 @@ class FreeTable {
   void Move(uint32_t record, Granules pos, Granules size);
   // A bin's head knows its size (what best fit and worst fit return is always a head).
   static bool IsHead(const FreeRecord& record) { return (record.bin_prev & kBinHead) != 0; }
-  Granules HeadSize(uint32_t record) const {
-    MA_ASSERT(IsHead(records_[record]));
-    return records_[record].bin_prev & ~kBinHead;
+  static Granules HeadSize(const FreeRecord& head) {
+    MA_ASSERT(IsHead(head));
+    return head.bin_prev & ~kBinHead;
   }
+  Granules HeadSize(uint32_t record) const { return HeadSize(records_[record]); }
   // The record of the free chunk starting at `pos`, or kNoRecord when it has none (a deferred
   // chunk, held by the heap's front end). The chain ends, so the walk cannot loop.
   uint32_t Find(Granules pos) const {

@@ -42,9 +42,7 @@ Heap::Heap(const HeapOptions& options, MemorySource* source)
   segments_.Attach(&gauge_);
   bounds_.Attach(&gauge_);
   free_.Attach(&gauge_);
-  if (options.strategy == Strategy::kBestFitLinear || options.strategy == Strategy::kFirstFit || options.strategy == Strategy::kNextFit) {
-    free_.KeepScanSizes();
-  }
+  if (ScansFreeTable(options.strategy)) free_.KeepScanSizes();
   front_.Attach(&gauge_);
   quarantined_.Attach(&gauge_);
 }
